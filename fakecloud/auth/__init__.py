@@ -1,0 +1,1 @@
+"""Signature verification for each wire protocol the fake speaks."""

@@ -1,0 +1,209 @@
+"""The fake cloud: accounts, keys, services, and the cross-cutting rules every call obeys.
+
+One `FakeCloud` holds all state. It is thread-safe: services mutate state under `lock`,
+while per-call latency (to model real round trips) is spent outside it, so concurrent
+callers overlap like they would against the real API.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from fakecloud import clock, ids
+from fakecloud.auth.pop import NonceCache
+from fakecloud.errors import ServiceError
+from fakecloud.faults import CallLog, Faults
+from fakecloud.iam.identity import Caller
+from fakecloud.iam.keys import AccessKey, Credentials, KeyStore
+from fakecloud.limits import Limits
+from fakecloud.router import resolve
+from fakecloud.trail import Trail
+from fakecloud.wire import Request, Response
+
+# service key -> "module:Class" of its wire layer; backends are created by the services.
+SERVICE_CLASSES = {
+    "ram": "fakecloud.services.ram.responses:RamService",
+    "sts": "fakecloud.services.sts.responses:StsService",
+    "ecs": "fakecloud.services.ecs.responses:EcsService",
+    "actiontrail": "fakecloud.services.actiontrail.responses:ActionTrailService",
+    "oss": "fakecloud.services.oss.responses:OssService",
+    "fc": "fakecloud.services.fc.responses:FcService",
+    "dingtalk": "fakecloud.services.dingtalk.responses:DingTalkService",
+    "admin": "fakecloud.admin:AdminService",
+}
+
+
+@dataclass
+class Account:
+    account_id: str
+    alias: str | None
+    root_key: AccessKey
+
+
+class FakeCloud:
+    def __init__(self, *, default_region: str = "cn-hangzhou", latency: float = 0.0,
+                 limits: Limits | None = None, record_assume_role_in_owner_account: bool = False,
+                 default_source_ip: str = "198.51.100.10") -> None:
+        self.default_region = default_region
+        self.latency = latency
+        self.limits = limits or Limits()
+        self.record_assume_role_in_owner_account = record_assume_role_in_owner_account
+        self.default_source_ip = default_source_ip
+        self.lock = threading.RLock()
+        self.keys = KeyStore()
+        self.nonces = NonceCache()
+        self.trail = Trail()
+        self.faults = Faults()
+        self.calls = CallLog()
+        self.accounts: dict[str, Account] = {}
+        self.services = {}
+        for key, target in SERVICE_CLASSES.items():
+            module_name, _, class_name = target.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as missing:
+                if module_name == missing.name or module_name.startswith(f"{missing.name}."):
+                    continue  # service not built yet
+                raise
+            self.services[key] = getattr(module, class_name)(self)
+
+    # -- time ---------------------------------------------------------------------------------
+    @staticmethod
+    def now() -> datetime:
+        return clock.now()
+
+    # -- accounts and identities ---------------------------------------------------------------
+    def add_account(self, account_id: str, alias: str | None = None) -> Credentials:
+        """Create an account and return its root credentials (like a fresh Alibaba Cloud account)."""
+        if not (account_id.isdigit() and 8 <= len(account_id) <= 20):
+            raise ValueError(f"account id must be digits, got {account_id!r}")
+        with self.lock:
+            if account_id in self.accounts:
+                raise ValueError(f"account {account_id} already exists")
+            key = self.keys.new_permanent(account_id, "root", None, self.now())
+            self.accounts[account_id] = Account(account_id, alias, key)
+            for service in self.services.values():
+                on_account = getattr(service, "on_account_added", None)
+                if on_account:
+                    on_account(account_id, alias)
+        return Credentials(key.access_key_id, key.secret, None, account_id)
+
+    def account_id_by_alias(self, alias: str) -> str | None:
+        for account in self.accounts.values():
+            if account.alias == alias:
+                return account.account_id
+        return None
+
+    def set_caller_context(self, access_key_id: str, *, source_ip: str | None = None, mfa: bool | None = None) -> None:
+        """Say where calls with this key come from (acs:SourceIp) and whether MFA was used."""
+        self.keys.set_context(access_key_id, source_ip=source_ip, mfa=mfa)
+
+    def resolve_caller(self, key: AccessKey, request: Request) -> Caller:
+        context = self.keys.context_of(key)
+        source_ip = context.source_ip or request.peer_ip or self.default_source_ip
+        common = dict(access_key_id=key.access_key_id, source_ip=source_ip, secure_transport=request.secure,
+                      key=key, user_agent=request.headers.get("user-agent", ""))
+        account = key.account_id
+        if key.kind == "root":
+            return Caller("root-account", account, arn=f"acs:ram::{account}:root", principal_id=account,
+                          user_name="root", mfa=bool(context.mfa), **common)
+        ram = self.services["ram"].backend
+        if key.kind == "ram-user":
+            user = ram.find_user(account, key.user_name or "")
+            if user is None:
+                raise ServiceError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
+            return Caller("ram-user", account, arn=f"acs:ram::{account}:user/{user.name}", principal_id=user.user_id,
+                          user_name=user.name, user_id=user.user_id, mfa=bool(context.mfa), **common)
+        session = key.session
+        mfa = context.mfa if context.mfa is not None else session.mfa
+        return Caller("assumed-role", session.role_account_id,
+                      arn=f"acs:ram::{session.role_account_id}:assumed-role/{session.role_name}/{session.session_name}",
+                      principal_id=f"{session.role_id}:{session.session_name}",
+                      user_name=f"{session.role_name}:{session.session_name}", session=session, mfa=bool(mfa),
+                      **common)
+
+    # -- authorization ---------------------------------------------------------------------------
+    def condition_values(self, caller: Caller, extra: dict | None = None) -> dict:
+        values = {
+            "acs:CurrentTime": clock.iso(self.now()),
+            "acs:SourceIp": caller.source_ip,
+            "acs:SecureTransport": caller.secure_transport,
+            "acs:MFAPresent": caller.mfa,
+            "acs:AccessId": caller.access_key_id,
+            "acs:PrincipalARN": caller.arn,
+        }
+        if extra:
+            values.update(extra)
+        return values
+
+    def decide(self, caller: Caller, action: str, resource: str, *, resource_account: str,
+               conditions: dict | None = None):
+        """RAM's decision for `caller` doing `action` on `resource` owned by `resource_account`.
+
+        Root may do anything in its own account; a RAM user gets what its attached policies
+        allow; a role session gets the role's *current* policies intersected with its session
+        policy. Nothing crosses accounts except through AssumeRole.
+        """
+        from fakecloud.iam.policy import Decision, RequestContext, evaluate
+
+        if resource_account != caller.account_id:
+            return Decision.IMPLICIT_DENY
+        if caller.is_root:
+            return Decision.ALLOW
+        ram = self.services["ram"].backend
+        ctx = RequestContext(action, resource, self.condition_values(caller, conditions))
+        if caller.kind == "ram-user":
+            return evaluate(ram.policies_of_user(caller.account_id, caller.user_name), ctx)
+        session = caller.session
+        decision = evaluate(ram.policies_of_role(session.role_account_id, session.role_name, session.role_id), ctx)
+        if session.session_policy is None or decision == Decision.EXPLICIT_DENY:
+            return decision
+        session_decision = evaluate([session.session_policy], ctx)
+        if Decision.EXPLICIT_DENY in (decision, session_decision):
+            return Decision.EXPLICIT_DENY
+        if decision == session_decision == Decision.ALLOW:
+            return Decision.ALLOW
+        return Decision.IMPLICIT_DENY
+
+    # -- dispatch ----------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        route = resolve(request, self.default_region)
+        service = self.services.get(route.service)
+        if service is None:
+            from fakecloud.errors import UnservedEndpoint
+
+            raise UnservedEndpoint(f"fakecloud has no {route.service} service")
+        if self.latency and route.service != "admin":
+            time.sleep(self.latency)
+        return service.handle(request, route)
+
+    def run_call(self, service: str, action: str, apply):
+        """Run one state-changing handler with fault injection; returns (result, error, crash)."""
+        rule = self.faults.check(service, action)
+        if rule is not None and not rule.after:
+            return None, rule.error(), False
+        try:
+            with self.lock:
+                result = apply()
+        except ServiceError as error:
+            return None, error, False
+        if rule is not None:
+            return (result, None, True) if rule.crash else (None, rule.error(), False)
+        return result, None, False
+
+    # -- conveniences for tests --------------------------------------------------------------------
+    def service(self, name: str):
+        return self.services[name]
+
+    def backend(self, name: str):
+        return self.services[name].backend
+
+    @property
+    def ram(self):
+        return self.backend("ram")
+
+    def new_request_id(self) -> str:
+        return ids.request_id()

@@ -1,0 +1,158 @@
+"""Fault injection and call accounting, for reliability and cost tests.
+
+A rule matches calls by service and action; it fires on the N-th matching call (or with a
+probability, from a seeded generator), either *before* the state change (the caller gets
+an error and nothing changed) or *after* it (the change is applied, then the caller gets
+an error — or its process "crashes" with `FakeCrash`).
+"""
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from fakecloud.errors import FakeCrash, ServiceError
+
+_DEFAULT_MESSAGES = {
+    "Throttling": "Request was denied due to request throttling.",
+    "Throttling.User": "Request was denied due to user flow control.",
+    "Throttling.Api": "Request was denied due to api flow control.",
+    "InternalError": "The request processing has failed due to some unknown error, exception or failure.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+}
+
+
+@dataclass
+class FaultRule:
+    service: str | None
+    action: str | None
+    code: str
+    status: int
+    message: str
+    after: bool = False  # apply the change, then fail
+    crash: bool = False  # apply the change, then raise FakeCrash in the caller
+    nth: int | None = None  # fire on the n-th matching call (1-based) ...
+    times: int = 1  # ... and the (times-1) calls after it
+    probability: float | None = None  # or fire at random with this probability
+    seen: int = 0
+    fired: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def matches(self, service: str, action: str) -> bool:
+        return (self.service in (None, service)) and (self.action in (None, action))
+
+    def should_fire(self) -> bool:
+        self.seen += 1
+        if self.probability is not None:
+            return self.rng.random() < self.probability
+        if self.nth is None:
+            return False
+        return self.nth <= self.seen < self.nth + self.times
+
+    def error(self) -> ServiceError:
+        return ServiceError(self.code, self.message, self.status)
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+
+    def fail(self, action: str | None = None, *, service: str | None = None, nth: int = 1, times: int = 1,
+             code: str = "InternalError", status: int | None = None, message: str | None = None,
+             after: bool = False) -> FaultRule:
+        """Make the `nth` matching call (and `times`-1 more) answer an error."""
+        return self._add(FaultRule(service, action, code, status or _status_for(code),
+                                   message or _DEFAULT_MESSAGES.get(code, code), after=after, nth=nth, times=times))
+
+    def crash_after(self, action: str | None = None, *, service: str | None = None, nth: int = 1) -> FaultRule:
+        """Apply the `nth` matching call, then raise FakeCrash in the caller (a dead FC instance)."""
+        return self._add(FaultRule(service, action, "FakeCrash", 0, "simulated crash", after=True, crash=True, nth=nth))
+
+    def chaos(self, probability: float, *, code: str = "Throttling.User", status: int | None = None,
+              action: str | None = None, service: str | None = None, seed: int = 0) -> FaultRule:
+        """Fail a random share of matching calls before they change anything."""
+        return self._add(FaultRule(service, action, code, status or _status_for(code),
+                                   _DEFAULT_MESSAGES.get(code, code), probability=probability,
+                                   rng=random.Random(seed)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def _add(self, rule: FaultRule) -> FaultRule:
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def check(self, service: str, action: str) -> FaultRule | None:
+        """Called once per call; returns the rule that fires for it, if any."""
+        if not self._rules:
+            return None
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(service, action) and rule.should_fire():
+                    rule.fired += 1
+                    return rule
+        return None
+
+
+def _status_for(code: str) -> int:
+    if code.startswith("Throttling"):
+        return 400
+    if code == "ServiceUnavailable":
+        return 503
+    if code in ("InternalError", "InternalFailure", "UnknownError"):
+        return 500
+    return 400
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    service: str
+    action: str
+    account_id: str | None
+    caller_arn: str | None
+    write: bool
+    ok: bool
+    error_code: str | None
+
+
+class CallLog:
+    """Every call the fake answered, for cost assertions (`count`) and least-privilege proofs."""
+
+    def __init__(self) -> None:
+        self._records: list[CallRecord] = []
+        self._counts: Counter = Counter()
+        self._lock = threading.Lock()
+        self.keep_records = True
+
+    def add(self, record: CallRecord) -> None:
+        with self._lock:
+            self._counts[(record.service, record.action)] += 1
+            if self.keep_records:
+                self._records.append(record)
+
+    @property
+    def records(self) -> list[CallRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def count(self, action: str | None = None, *, service: str | None = None, account_id: str | None = None,
+              write: bool | None = None, ok: bool | None = None) -> int:
+        if account_id is None and write is None and ok is None:
+            with self._lock:
+                return sum(n for (s, a), n in self._counts.items()
+                           if service in (None, s) and action in (None, a))
+        return sum(1 for r in self.records
+                   if service in (None, r.service) and action in (None, r.action)
+                   and account_id in (None, r.account_id) and write in (None, r.write) and ok in (None, r.ok))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self._counts.clear()
+
+
+__all__ = ["Faults", "FaultRule", "CallLog", "CallRecord", "FakeCrash"]

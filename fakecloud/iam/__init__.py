@@ -1,0 +1,1 @@
+"""Identity and access management of the fake: identities, keys and RAM policies."""

@@ -1,0 +1,1 @@
+"""Fake STS (2015-04-01): AssumeRole decided by policy, GetCallerIdentity."""

@@ -1,0 +1,87 @@
+"""STS rules: who may assume which role, for how long, and the temporary keys it issues."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fakecloud import ids
+from fakecloud.errors import ServiceError
+from fakecloud.iam.identity import Caller
+from fakecloud.iam.keys import AccessKey, StsSession
+from fakecloud.iam.policy import Decision, PolicyGrammarError, RequestContext, evaluate_trust, parse_policy
+
+ROLE_ARN = re.compile(r"^acs:ram::(?P<account>\d+):role/(?P<name>[A-Za-z0-9.\-]{1,64})$", re.IGNORECASE)
+SESSION_NAME = re.compile(r"^[\w.@\-]{2,64}$")
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/\-]{2,1224}$")
+NO_PERMISSION = "You are not authorized to do this action. You should be authorized by RAM."
+
+
+@dataclass
+class AssumeRoleRequest:
+    role_arn: str | None
+    session_name: str | None
+    duration_seconds: int | None
+    session_policy: str | None
+    external_id: str | None
+    source_identity: str | None = None
+
+
+class StsBackend:
+    def __init__(self, cloud) -> None:
+        self.cloud = cloud
+
+    def assume_role(self, caller: Caller, request: AssumeRoleRequest, authorize_identity) -> AccessKey:
+        """Issue a role session, or raise the error STS would answer.
+
+        `authorize_identity(resource_arn)` checks the caller's own policies for sts:AssumeRole
+        (raising NoPermission); the trust policy is checked here.
+        """
+        if caller.is_root:
+            raise ServiceError("NoPermission", "Roles may not be assumed by root accounts.", 403)
+        match = ROLE_ARN.match(request.role_arn or "")
+        if not match:
+            raise ServiceError("InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.", 400)
+        if not request.session_name or not SESSION_NAME.match(request.session_name):
+            raise ServiceError("InvalidParameter.RoleSessionName", "The parameter RoleSessionName is wrongly formed.", 400)
+        if request.external_id is not None and not EXTERNAL_ID.match(request.external_id):
+            raise ServiceError("InvalidParameter.ExternalId", "The parameter ExternalId is wrongly formed.", 400)
+        session_policy = None
+        if request.session_policy is not None:
+            if len(request.session_policy) > self.cloud.limits.session_policy_chars:
+                raise ServiceError("InvalidParameter.PolicySize", "The size of Policy must be smaller than 2048 Bytes.", 400)
+            try:
+                session_policy = parse_policy(request.session_policy, kind="session")
+            except PolicyGrammarError:
+                raise ServiceError("InvalidParameter.PolicyGrammar", "The parameter Policy has not passed grammar check.", 400)
+        owner, role_name = match["account"], match["name"]
+        authorize_identity(f"acs:ram::{owner}:role/{role_name}")
+        ram = self.cloud.services["ram"].backend
+        role = ram.find_role(owner, role_name) if owner in ram.accounts else None
+        if role is None:
+            raise ServiceError("EntityNotExist.Role", "The specified Role not exists.", 404)
+        duration = 3600 if request.duration_seconds is None else request.duration_seconds
+        if not 900 <= duration <= role.max_session_duration:
+            raise ServiceError("InvalidParameter.DurationSeconds",
+                               f"The Min/Max value of DurationSeconds is 15min/{role.max_session_duration // 3600}hr.", 400)
+        conditions = self.cloud.condition_values(caller)
+        if request.external_id is not None:
+            conditions["sts:ExternalId"] = request.external_id
+        ctx = RequestContext("sts:AssumeRole", role.arn, conditions)
+        if evaluate_trust(role.parsed_trust, caller.principal_ref(), ctx) != Decision.ALLOW:
+            raise ServiceError("NoPermission", NO_PERMISSION, 403)
+        now = self.cloud.now()
+        # ActionTrail's stsTokenPlayerUid is the *account* of whoever assumed (docs/fake-fidelity.md).
+        assumer_uid = caller.key.account_id if caller.key else caller.account_id
+        assumer_name = caller.user_name
+        session = StsSession(
+            role_account_id=owner, role_name=role.name, role_id=role.role_id, session_name=request.session_name,
+            session_policy=session_policy, assumer_account_id=caller.key.account_id if caller.key else caller.account_id,
+            assumer_kind=caller.kind, assumer_name=assumer_name, assumer_uid=assumer_uid, mfa=caller.mfa,
+            created=now, source_identity=request.source_identity,
+        )
+        key = AccessKey(ids.sts_access_key_id(), ids.access_key_secret(), owner, "sts", None, now,
+                        security_token=ids.security_token(), expiration=now + timedelta(seconds=duration),
+                        session=session, parent_key_id=caller.access_key_id)
+        self.cloud.keys.add(key)
+        return key

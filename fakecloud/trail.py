@@ -1,0 +1,99 @@
+"""ActionTrail's record of every call the fake answers, per account.
+
+Services call `record_call` once per request (allowed or denied). Events keep the field
+names ActionTrail documents. Write events are also handed to subscribers, which is how the
+EventBridge delivery of ActionTrail events is modelled.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from fakecloud import ids
+from fakecloud.clock import iso
+from fakecloud.iam.identity import Caller
+
+RETENTION = timedelta(days=90)
+GLOBAL_EVENTS_REGION = "cn-hangzhou"
+
+
+def build_event(caller: Caller, *, now: datetime, service_name: str, event_source: str, event_name: str,
+                api_version: str, region: str, is_global: bool, read: bool, request_id: str,
+                request_parameters: dict | None = None, error_code: str | None = None,
+                error_message: str | None = None, resource_type: str | None = None,
+                resource_name: str | None = None, response_elements: dict | None = None,
+                referenced_resources: dict | None = None, event_type: str = "ApiCall") -> dict:
+    params = dict(request_parameters or {})
+    if caller.session is not None:
+        params["stsTokenPlayerUid"] = caller.session.assumer_uid
+        params["stsTokenPrincipalName"] = f"{caller.session.role_name}/{caller.session.session_name}"
+    params.setdefault("AcsHost", event_source)
+    event = {
+        "eventId": ids.event_id(),
+        "eventVersion": 1,
+        "eventName": event_name,
+        "eventSource": event_source,
+        "eventTime": iso(now),
+        "eventType": event_type,
+        "eventRW": "Read" if read else "Write",
+        "eventCategory": "Management",
+        "serviceName": service_name,
+        "acsRegion": GLOBAL_EVENTS_REGION if is_global else region,
+        "isGlobal": is_global,
+        "requestId": request_id,
+        "apiVersion": api_version,
+        "sourceIpAddress": caller.source_ip,
+        "userAgent": caller.user_agent,
+        "requestParameters": params,
+        "recipientAccountId": caller.account_id,
+        "userIdentity": caller.user_identity(),
+        "referencedResources": referenced_resources or {"ACS::RAM::AccessKey": [caller.access_key_id]},
+        "additionalEventData": {"Scheme": "HTTPS" if caller.secure_transport else "HTTP"},
+    }
+    if resource_type:
+        event["resourceType"] = resource_type
+    if resource_name:
+        event["resourceName"] = resource_name
+    if response_elements is not None:
+        event["responseElements"] = response_elements
+    if error_code:
+        event["errorCode"] = error_code
+        event["errorMessage"] = error_message or ""
+    return event
+
+
+class Trail:
+    def __init__(self) -> None:
+        self._events: dict[str, list[dict]] = {}
+        self._subscribers: list[Callable[[str, dict], None]] = []
+        self._lock = threading.Lock()
+
+    def record(self, account_id: str, event: dict) -> None:
+        with self._lock:
+            self._events.setdefault(account_id, []).append(event)
+            subscribers = list(self._subscribers) if event.get("eventRW") == "Write" else []
+        for deliver in subscribers:
+            deliver(account_id, event)
+
+    def events(self, account_id: str, now: datetime | None = None) -> list[dict]:
+        """Events of one account in time order, minus those past the 90-day retention."""
+        with self._lock:
+            events = self._events.get(account_id, [])
+            if now is not None and events:
+                cutoff = iso(now - RETENTION)
+                if events[0]["eventTime"] < cutoff:
+                    events[:] = [e for e in events if e["eventTime"] >= cutoff]
+            return list(events)
+
+    def subscribe(self, deliver: Callable[[str, dict], None]) -> Callable[[], None]:
+        """`deliver(account_id, event)` for every Write event; returns an unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(deliver)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if deliver in self._subscribers:
+                    self._subscribers.remove(deliver)
+
+        return unsubscribe
