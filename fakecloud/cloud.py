@@ -76,14 +76,25 @@ class FakeCloud:
         return clock.now()
 
     # -- accounts and identities ---------------------------------------------------------------
-    def add_account(self, account_id: str, alias: str | None = None) -> Credentials:
-        """Create an account and return its root credentials (like a fresh Alibaba Cloud account)."""
+    def add_account(self, account_id: str, alias: str | None = None, *, access_key_id: str | None = None,
+                    access_key_secret: str | None = None) -> Credentials:
+        """Create an account and return its root credentials (like a fresh Alibaba Cloud account).
+
+        Fixed credentials can be given so that tools outside the process (server mode) can be
+        configured before the fake starts.
+        """
         if not (account_id.isdigit() and 8 <= len(account_id) <= 20):
             raise ValueError(f"account id must be digits, got {account_id!r}")
         with self.lock:
             if account_id in self.accounts:
                 raise ValueError(f"account {account_id} already exists")
-            key = self.keys.new_permanent(account_id, "root", None, self.now())
+            if access_key_id:
+                if self.keys.get(access_key_id):
+                    raise ValueError(f"access key {access_key_id} already exists")
+                key = self.keys.add(AccessKey(access_key_id, access_key_secret or ids.access_key_secret(),
+                                              account_id, "root", None, self.now()))
+            else:
+                key = self.keys.new_permanent(account_id, "root", None, self.now())
             self.accounts[account_id] = Account(account_id, alias, key)
             for service in self.services.values():
                 on_account = getattr(service, "on_account_added", None)
