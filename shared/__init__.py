@@ -1,0 +1,1 @@
+"""rolepact core: agreements, guardrails, the pure planner, the executor and its gateways."""

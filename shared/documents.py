@@ -1,0 +1,141 @@
+"""The RAM documents and names rolepact derives from an agreement (pure).
+
+- trust policy: the partner principals, bounded by `acs:CurrentTime`, ExternalId, MFA and
+  source IP exactly as agreed;
+- guard policy: a Deny attached to the role that makes RAM itself end access at `expiresAt`
+  (and before `startsAt`, and from outside the agreed networks) — for live STS sessions too;
+- names and ownership marks: every policy rolepact creates is named `rp-<hash>-...` and
+  every role/policy carries the agreement id in its description and tags, so rolepact never
+  touches what it did not create.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+
+from shared.agreements.model import Agreement, ON_EXPIRY_DELETE_ROLE
+from shared.state import DesiredRole, EndedRole
+
+TAG_MANAGED = "rolepact-managed"
+TAG_AGREEMENT = "rolepact-agreement"
+_MARKER = re.compile(r"\[rolepact:([a-z0-9-]+)\]")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def canonical(document: dict) -> str:
+    """Compact, key-sorted JSON: the form rolepact sends and compares."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def agreement_hash(agreement_id: str) -> str:
+    return hashlib.sha256(agreement_id.encode("utf-8")).hexdigest()[:10]
+
+
+def policy_prefix(agreement_id: str) -> str:
+    return f"rp-{agreement_hash(agreement_id)}-"
+
+
+def custom_policy_name(agreement_id: str, name: str) -> str:
+    """Custom names start with a letter or digit, so they can never equal the guard's `--guard`."""
+    return policy_prefix(agreement_id) + name
+
+
+def guard_policy_name(agreement_id: str) -> str:
+    return policy_prefix(agreement_id) + "-guard"
+
+
+def ownership_marker(agreement_id: str) -> str:
+    return f"[rolepact:{agreement_id}]"
+
+
+def marked_agreement(description: str | None) -> str | None:
+    """The agreement id a description was marked with by rolepact, if any."""
+    match = _MARKER.search(description or "")
+    return match.group(1) if match else None
+
+
+def ownership_tags(agreement_id: str) -> dict[str, str]:
+    return {TAG_MANAGED: "true", TAG_AGREEMENT: agreement_id}
+
+
+def role_description(agreement: Agreement) -> str:
+    text = agreement.role_description.strip()
+    marker = ownership_marker(agreement.agreement_id)
+    return f"{text} {marker}" if text else marker
+
+
+def trust_policy(agreement: Agreement) -> dict:
+    condition: dict = {}
+    if agreement.starts_at is not None:
+        condition["DateGreaterThanEquals"] = {"acs:CurrentTime": iso(agreement.starts_at)}
+    condition["DateLessThan"] = {"acs:CurrentTime": iso(agreement.expires_at)}
+    terms = agreement.conditions
+    if terms.external_id:
+        condition["StringEquals"] = {"sts:ExternalId": terms.external_id}
+    if terms.require_mfa:
+        condition["Bool"] = {"acs:MFAPresent": "true"}
+    if terms.source_ip_ranges:
+        condition["IpAddress"] = {"acs:SourceIp": list(terms.source_ip_ranges)}
+    return {"Version": "1", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"RAM": list(agreement.principal_arns())}, "Condition": condition,
+    }]}
+
+
+def closed_trust_policy(owner_account_id: str) -> dict:
+    """A valid trust policy that no partner matches: only the owner account may assume."""
+    return {"Version": "1", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [f"acs:ram::{owner_account_id}:root"]},
+    }]}
+
+
+def guard_policy(agreement: Agreement) -> dict:
+    def deny(condition: dict) -> dict:
+        return {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition}
+
+    statements = []
+    if agreement.starts_at is not None:
+        statements.append(deny({"DateLessThan": {"acs:CurrentTime": iso(agreement.starts_at)}}))
+    statements.append(deny({"DateGreaterThanEquals": {"acs:CurrentTime": iso(agreement.expires_at)}}))
+    if agreement.conditions.source_ip_ranges:
+        statements.append(deny({"NotIpAddress": {"acs:SourceIp": list(agreement.conditions.source_ip_ranges)}}))
+    return {"Version": "1", "Statement": statements}
+
+
+def desired_role(agreement: Agreement) -> DesiredRole:
+    marker = ownership_marker(agreement.agreement_id)
+    return DesiredRole(
+        agreement_id=agreement.agreement_id,
+        role_name=agreement.role_name,
+        description=role_description(agreement),
+        trust=trust_policy(agreement),
+        max_session_duration=agreement.max_session_duration,
+        tags=ownership_tags(agreement.agreement_id),
+        guard_name=guard_policy_name(agreement.agreement_id),
+        guard_document=guard_policy(agreement),
+        custom={custom_policy_name(agreement.agreement_id, p.name): p.document for p in agreement.custom_policies},
+        system=frozenset(agreement.system_policies),
+        policy_description=f"rolepact policy of agreement {agreement.agreement_id} {marker}",
+    )
+
+
+def ended_role(agreement_id: str, role_name: str, owner_account_id: str, mode: str = ON_EXPIRY_DELETE_ROLE) -> EndedRole:
+    return EndedRole(agreement_id, role_name, mode, closed_trust_policy(owner_account_id),
+                     guard_policy_name(agreement_id))
+
+
+def target_for(agreement: Agreement, now: datetime) -> DesiredRole | EndedRole:
+    """Level-triggered: what RAM should hold for this agreement at `now`."""
+    if now >= agreement.expires_at:
+        return ended_role(agreement.agreement_id, agreement.role_name, agreement.owner.account_id, agreement.on_expiry)
+    return desired_role(agreement)
+
+
+def partner_policy(role_arn: str) -> dict:
+    """Least privilege for the partner's users: assume exactly this role, nothing else."""
+    return {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}

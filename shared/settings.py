@@ -1,0 +1,171 @@
+"""Everything rolepact needs from outside: time, credentials, endpoints and configuration.
+
+Built once per process from environment variables (`Settings.from_env`) and then passed
+down explicitly; nothing below reads the clock or the environment on its own. Tests and
+the local runtime build it directly, or override fields with `dataclasses.replace`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+DEFAULT_PRIVILEGED_POLICIES = ("AdministratorAccess", "AliyunRAMFullAccess", "AliyunSTSAssumeRoleAccess")
+DEFAULT_SENSITIVE_ACTIONS = ("ram:*", "sts:AssumeRole", "ecs:DeleteInstance", "ecs:DeleteInstances",
+                             "ecs:ModifyInstanceAttribute", "ecs:ResetDisk", "ecs:DeleteSnapshot",
+                             "ecs:AuthorizeSecurityGroup", "oss:DeleteBucket", "oss:PutBucketPolicy",
+                             "actiontrail:DeleteTrail", "actiontrail:StopLogging")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Endpoint overrides (host[:port]); None = the SDK's default for the region."""
+
+    ram: str | None = None
+    sts: str | None = None
+    oss: str | None = None  # e.g. "https://oss-cn-hangzhou-internal.aliyuncs.com"
+    actiontrail: str | None = None
+    fc: str | None = None  # e.g. "https://<uid>.cn-hangzhou-internal.fc.aliyuncs.com"
+    protocol: str = "https"
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Deployment-side limits no agreement file can lift."""
+
+    allowed_partners: frozenset[str] | None = None  # None: any account (never "*")
+    allowed_privileged_policies: frozenset[str] = frozenset()
+    privileged_policies: tuple[str, ...] = DEFAULT_PRIVILEGED_POLICIES
+    max_agreement_days: int = 366
+    max_session_seconds: int = 14400
+    approved_uploaders: frozenset[str] | None = None  # OSS principal ids; None: anyone who can write
+    max_file_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    account_id: str  # the owner account rolepact runs in
+    region: str = "cn-hangzhou"
+    bucket: str = "rolepact-data"
+    credentials: Credentials | None = None
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    dingtalk_webhook: str | None = None
+    dingtalk_secret: str | None = None
+    notice_offsets: tuple[timedelta, ...] = (timedelta(days=7), timedelta(days=1))
+    service_name: str = "rolepact"
+    worker_function: str = "reconcile_worker"
+    fanout_threshold: int = 20
+    fanout_batch_size: int = 10
+    max_concurrency: int = 8
+    max_attempts: int = 6  # per cloud call, on throttling / 5xx
+    failure_report_after: int = 3  # report an agreement that failed this many ticks in a row
+    remediation: str = "report"  # role auditor: report | fix
+    sensitive_actions: tuple[str, ...] = DEFAULT_SENSITIVE_ACTIONS
+    denial_burst: int = 5  # NoPermission events in 5 minutes that make a finding
+    clock: Callable[[], datetime] = utc_now
+    sleep: Callable[[float], None] = time.sleep
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def with_credentials(self, credentials: Credentials | None) -> "Settings":
+        return replace(self, credentials=credentials)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Read the documented `ROLEPACT_*` variables (README: Configuration) once."""
+        env = os.environ if environ is None else environ
+        account = env.get("ROLEPACT_ACCOUNT_ID") or env.get("FC_ACCOUNT_ID") or ""
+        guardrails = Guardrails(
+            allowed_partners=_set(env.get("ROLEPACT_ALLOWED_PARTNERS")),
+            allowed_privileged_policies=_set(env.get("ROLEPACT_ALLOW_PRIVILEGED_POLICIES")) or frozenset(),
+            max_agreement_days=int(env.get("ROLEPACT_MAX_AGREEMENT_DAYS", "366")),
+            max_session_seconds=int(env.get("ROLEPACT_MAX_SESSION_SECONDS", "14400")),
+            approved_uploaders=_set(env.get("ROLEPACT_APPROVED_UPLOADERS")),
+            max_file_bytes=int(env.get("ROLEPACT_MAX_FILE_BYTES", str(64 * 1024))),
+        )
+        endpoints = Endpoints(
+            ram=env.get("ROLEPACT_RAM_ENDPOINT") or None,
+            sts=env.get("ROLEPACT_STS_ENDPOINT") or None,
+            oss=env.get("ROLEPACT_OSS_ENDPOINT") or None,
+            actiontrail=env.get("ROLEPACT_ACTIONTRAIL_ENDPOINT") or None,
+            fc=env.get("ROLEPACT_FC_ENDPOINT") or None,
+            protocol=env.get("ROLEPACT_ENDPOINT_PROTOCOL", "https"),
+        )
+        values = dict(
+            account_id=account,
+            region=env.get("ROLEPACT_REGION") or env.get("FC_REGION") or "cn-hangzhou",
+            bucket=env.get("ROLEPACT_BUCKET", "rolepact-data"),
+            endpoints=endpoints,
+            guardrails=guardrails,
+            dingtalk_webhook=env.get("ROLEPACT_DINGTALK_WEBHOOK") or None,
+            dingtalk_secret=env.get("ROLEPACT_DINGTALK_SECRET") or None,
+            notice_offsets=parse_offsets(env.get("ROLEPACT_NOTICE_OFFSETS", "7d,1d")),
+            service_name=env.get("ROLEPACT_SERVICE_NAME") or env.get("FC_SERVICE_NAME") or "rolepact",
+            worker_function=env.get("ROLEPACT_WORKER_FUNCTION", "reconcile_worker"),
+            fanout_threshold=int(env.get("ROLEPACT_FANOUT_THRESHOLD", "20")),
+            fanout_batch_size=int(env.get("ROLEPACT_FANOUT_BATCH_SIZE", "10")),
+            max_concurrency=int(env.get("ROLEPACT_MAX_CONCURRENCY", "8")),
+            max_attempts=int(env.get("ROLEPACT_MAX_ATTEMPTS", "6")),
+            failure_report_after=int(env.get("ROLEPACT_FAILURE_REPORT_AFTER", "3")),
+            remediation=env.get("ROLEPACT_REMEDIATION", "report"),
+            sensitive_actions=tuple(_list(env.get("ROLEPACT_SENSITIVE_ACTIONS"))) or DEFAULT_SENSITIVE_ACTIONS,
+            denial_burst=int(env.get("ROLEPACT_DENIAL_BURST", "5")),
+        )
+        if env.get("ALIBABA_CLOUD_ACCESS_KEY_ID") and env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+            values["credentials"] = Credentials(env["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+                                                env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+                                                env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None)
+        values.update(overrides)
+        return cls(**values)
+
+
+ENVIRONMENT_VARIABLES = (
+    "ROLEPACT_ACCOUNT_ID", "ROLEPACT_REGION", "ROLEPACT_BUCKET", "ROLEPACT_ALLOWED_PARTNERS",
+    "ROLEPACT_ALLOW_PRIVILEGED_POLICIES", "ROLEPACT_MAX_AGREEMENT_DAYS", "ROLEPACT_MAX_SESSION_SECONDS",
+    "ROLEPACT_APPROVED_UPLOADERS", "ROLEPACT_MAX_FILE_BYTES", "ROLEPACT_RAM_ENDPOINT", "ROLEPACT_STS_ENDPOINT",
+    "ROLEPACT_OSS_ENDPOINT", "ROLEPACT_ACTIONTRAIL_ENDPOINT", "ROLEPACT_FC_ENDPOINT", "ROLEPACT_ENDPOINT_PROTOCOL",
+    "ROLEPACT_DINGTALK_WEBHOOK", "ROLEPACT_DINGTALK_SECRET", "ROLEPACT_NOTICE_OFFSETS", "ROLEPACT_SERVICE_NAME",
+    "ROLEPACT_WORKER_FUNCTION", "ROLEPACT_FANOUT_THRESHOLD", "ROLEPACT_FANOUT_BATCH_SIZE", "ROLEPACT_MAX_CONCURRENCY",
+    "ROLEPACT_MAX_ATTEMPTS", "ROLEPACT_FAILURE_REPORT_AFTER", "ROLEPACT_REMEDIATION", "ROLEPACT_SENSITIVE_ACTIONS",
+    "ROLEPACT_DENIAL_BURST",
+)
+
+
+def _list(raw: str | None) -> list[str]:
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+
+
+def _set(raw: str | None) -> frozenset[str] | None:
+    items = _list(raw)
+    return frozenset(items) if items else None
+
+
+_OFFSET = re.compile(r"^(\d+)([dhm])$")
+
+
+def parse_offsets(raw: str) -> tuple[timedelta, ...]:
+    """`7d,1d,12h` -> offsets before expiry, largest first."""
+    offsets = []
+    for item in _list(raw):
+        match = _OFFSET.match(item)
+        if not match:
+            raise ValueError(f"ROLEPACT_NOTICE_OFFSETS: {item!r} is not like 7d, 12h or 30m")
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
+        offsets.append(timedelta(**{unit: int(match[1])}))
+    return tuple(sorted(offsets, reverse=True))
