@@ -216,5 +216,15 @@ class FakeCloud:
     def ram(self):
         return self.backend("ram")
 
+    def add_dingtalk_robot(self, secret: str | None = None, keyword: str | list[str] | None = None, *,
+                           name: str | None = None, account_id: str | None = None) -> str:
+        """Create a DingTalk custom robot; returns its webhook URL (`…/robot/send?access_token=<64 hex>`).
+
+        With `secret` the robot requires signed URLs; with `keyword` (one or a list) messages must
+        contain one; with `account_id` its sends show up in that account's ActionTrail.
+        Accepted messages: `cloud.backend("dingtalk").messages(url)`.
+        """
+        return self.backend("dingtalk").add_robot(secret, keyword, name=name, account_id=account_id)
+
     def new_request_id(self) -> str:
         return ids.request_id()

@@ -3,6 +3,11 @@
 Services call `record_call` once per request (allowed or denied). Events keep the field
 names ActionTrail documents. Write events are also handed to subscribers, which is how the
 EventBridge delivery of ActionTrail events is modelled.
+
+Where an event is recorded follows the docs (fake-fidelity.md §d): in the caller's account,
+and for calls made with an STS token in the role owner's account. Whether the role owner
+also sees the AssumeRole call itself is undocumented; `FakeCloud(record_assume_role_in_owner_account=True)`
+records it there too (as a copy with `recipientAccountId` = the owner), default off.
 """
 from __future__ import annotations
 
@@ -69,10 +74,12 @@ class Trail:
         self._subscribers: list[Callable[[str, dict], None]] = []
         self._lock = threading.Lock()
 
-    def record(self, account_id: str, event: dict) -> None:
+    def record(self, account_id: str, event: dict, *, publish: bool = True) -> None:
+        """Store `event`; Write events also go to subscribers unless `publish` is False
+        (fake-only events such as DingTalk sends, which real EventBridge never carries)."""
         with self._lock:
             self._events.setdefault(account_id, []).append(event)
-            subscribers = list(self._subscribers) if event.get("eventRW") == "Write" else []
+            subscribers = list(self._subscribers) if publish and event.get("eventRW") == "Write" else []
         for deliver in subscribers:
             deliver(account_id, event)
 

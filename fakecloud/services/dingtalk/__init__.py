@@ -1,0 +1,1 @@
+"""Fake DingTalk custom robot webhook (`POST oapi.dingtalk.com/robot/send`)."""
