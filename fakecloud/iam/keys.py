@@ -18,7 +18,7 @@ class StsSession:
     session_name: str
     session_policy: dict | None
     assumer_account_id: str
-    assumer_kind: str  # "ram-user" | "assumed-role"
+    assumer_kind: str  # "ram-user" | "assumed-role" | "service" (a service role session, e.g. FC)
     assumer_name: str  # user name, or "<role>:<session>"
     assumer_uid: str  # ActionTrail stsTokenPlayerUid: the account id of whoever assumed the role
     mfa: bool
