@@ -1,0 +1,149 @@
+"""OSS: rolepact's own bucket (agreement files, state, reports), through oss2.
+
+Besides plain get/put, `put(..., forbid_overwrite=True)` is OSS's native "create if absent"
+(`x-oss-forbid-overwrite`): the first writer wins and the others learn it without a race,
+which is what leases and once-only markers need.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from itertools import islice
+from typing import NamedTuple
+
+from shared.errors import CloudError
+from shared.gateways import credentials_of, endpoint_url
+from shared.gateways.retry import call_with_retry
+
+CONNECT_TIMEOUT = 5  # seconds
+PAGE_SIZE = 1000  # ListObjectsV2 max-keys maximum
+
+
+class ObjectMeta(NamedTuple):
+    etag: str
+    last_modified: datetime | None
+    size: int
+    content_type: str | None = None
+
+
+class StoredObject(NamedTuple):
+    """`get_with_meta`'s answer; unpacks as (data, etag, last_modified, size)."""
+
+    data: bytes
+    etag: str
+    last_modified: datetime | None
+    size: int
+
+
+class ObjectStore:
+    def __init__(self, settings, bucket: str | None = None) -> None:
+        import oss2
+
+        self.settings = settings
+        self.bucket_name = bucket or settings.bucket
+        creds = credentials_of(settings)
+        if creds.security_token:
+            auth = oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)
+        else:
+            auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
+        endpoint = endpoint_url(settings.endpoints.oss, f"https://oss-{settings.region}.aliyuncs.com",
+                                settings.endpoints.protocol)
+        self._bucket = oss2.Bucket(auth, endpoint, self.bucket_name, connect_timeout=CONNECT_TIMEOUT,
+                                   session=oss2.Session())  # one connection pool for this gateway
+
+    def __repr__(self) -> str:
+        return f"ObjectStore(bucket={self.bucket_name!r})"
+
+    def _call(self, action: str, fn):
+        return call_with_retry(fn, service="oss", action=action, settings=self.settings)
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None if there is no such key."""
+        found = self.get_with_meta(key)
+        return found.data if found is not None else None
+
+    def get_with_meta(self, key: str) -> StoredObject | None:
+        def read():
+            result = self._bucket.get_object(key)
+            return StoredObject(result.read(), _etag(result.etag), _time(result.last_modified),
+                                int(result.content_length or 0))
+
+        try:
+            return self._call("GetObject", read)
+        except CloudError as error:
+            if error.code == "NoSuchKey":
+                return None
+            raise
+
+    def head(self, key: str) -> ObjectMeta | None:
+        try:
+            result = self._call("HeadObject", lambda: self._bucket.head_object(key))
+        except CloudError as error:
+            # A HEAD answer has no body: a missing key is a bare 404 (NoSuchKey only if x-oss-err is sent).
+            if error.status == 404 and error.code != "NoSuchBucket":
+                return None
+            raise
+        return ObjectMeta(_etag(result.etag), _time(result.last_modified), int(result.content_length or 0),
+                          result.content_type)
+
+    def get_json(self, key: str) -> dict | None:
+        data = self.get(key)
+        return None if data is None else json.loads(data.decode("utf-8"))
+
+    def iter_keys(self, prefix: str, *, start_after: str | None = None, max_keys: int = PAGE_SIZE) -> Iterator[str]:
+        """Keys under `prefix` in byte order, after `start_after`; pages (of `max_keys`) fetched as needed."""
+        token = ""
+        page_size = max(1, min(max_keys, PAGE_SIZE))
+        while True:
+            result = self._call("ListObjectsV2", lambda: self._bucket.list_objects_v2(
+                prefix=prefix, continuation_token=token, start_after="" if token else (start_after or ""),
+                max_keys=page_size))
+            for item in result.object_list:
+                yield item.key
+            if not result.is_truncated or not result.next_continuation_token:
+                return
+            token = result.next_continuation_token
+
+    def list_page(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
+        """At most `limit` keys after `start_after`: one bounded slice of work (fan-out batches)."""
+        return list(islice(self.iter_keys(prefix, start_after=start_after, max_keys=min(limit, PAGE_SIZE)), limit))
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/json",
+            forbid_overwrite: bool = False) -> bool:
+        """Store `data`; with `forbid_overwrite`, False (and nothing written) when the key already exists."""
+        headers = {"Content-Type": content_type}
+        if forbid_overwrite:
+            headers["x-oss-forbid-overwrite"] = "true"
+        try:
+            self._call("PutObject", lambda: self._bucket.put_object(key, data, headers=headers))
+        except CloudError as error:
+            if forbid_overwrite and error.code == "FileAlreadyExists":
+                return False
+            raise
+        return True
+
+    def put_json(self, key: str, obj, *, forbid_overwrite: bool = False) -> bool:
+        """UTF-8 JSON with sorted keys and indent 1: stable bytes, readable in the console, small diffs."""
+        data = json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+        return self.put(key, data, content_type="application/json", forbid_overwrite=forbid_overwrite)
+
+    def delete(self, key: str) -> None:
+        """Idempotent: deleting a missing key succeeds (OSS answers 204 either way)."""
+        try:
+            self._call("DeleteObject", lambda: self._bucket.delete_object(key))
+        except CloudError as error:
+            if error.code != "NoSuchKey":
+                raise
+
+
+def _etag(value: str | None) -> str:
+    return (value or "").strip('"')
+
+
+def _time(epoch: int | float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, timezone.utc) if epoch is not None else None
