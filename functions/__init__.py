@@ -1,0 +1,1 @@
+"""FC handlers: each parses its trigger's bytes, calls the core, returns."""

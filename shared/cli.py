@@ -1,0 +1,132 @@
+"""`rolepact` command line: validate, plan, schema (and the operational commands).
+
+Exit codes: 0 success, 1 the input was refused (or a check failed), 2 usage or cloud error.
+Every command takes `--json` for machine-readable output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from shared.errors import AgreementRejected, CloudError
+
+
+def _print(args, payload, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(text)
+
+
+def cmd_schema(args) -> int:
+    from shared.agreements.schema import schema_json
+
+    print(schema_json())
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from shared.agreements.parse import parse_agreement
+
+    results, failed = [], False
+    for name in args.files:
+        path = Path(name)
+        try:
+            raw = path.read_bytes()
+        except OSError as problem:
+            results.append({"file": name, "valid": False, "problems": [{"path": "(file)", "message": str(problem)}]})
+            failed = True
+            continue
+        try:
+            agreement = parse_agreement(raw, key=f"agreements/{path.name}", max_bytes=args.max_bytes)
+            results.append({"file": name, "valid": True, "agreementId": agreement.agreement_id})
+        except AgreementRejected as rejected:
+            results.append({"file": name, "valid": False, "problems": [p.to_dict() for p in rejected.problems]})
+            failed = True
+    lines = []
+    for result in results:
+        if result["valid"]:
+            lines.append(f"{result['file']}: valid ({result['agreementId']})")
+        else:
+            lines.append(f"{result['file']}: INVALID")
+            lines += [f"  - {p['path']}: {p['message']}" for p in result["problems"]]
+    _print(args, results, "\n".join(lines))
+    return 1 if failed else 0
+
+
+def cmd_plan(args) -> int:
+    """What intake would do for FILE right now, against the live RAM state. Writes nothing."""
+    from shared.agreements.guardrails import check_guardrails
+    from shared.agreements.parse import parse_agreement
+    from shared.documents import target_for
+    from shared.executor import Executor
+    from shared.gateways import Gateways
+    from shared.planner import plan
+    from shared.settings import Settings
+
+    path = Path(args.file)
+    settings = Settings.from_env()
+    try:
+        agreement = parse_agreement(path.read_bytes(), key=f"agreements/{path.name}",
+                                    max_bytes=settings.guardrails.max_file_bytes)
+    except (AgreementRejected, OSError) as problem:
+        problems = problem.problems if isinstance(problem, AgreementRejected) else []
+        _print(args, {"refused": [p.to_dict() for p in problems] or str(problem)},
+               "refused:\n" + "\n".join(f"  - {p}" for p in problems) if problems else f"refused: {problem}")
+        return 1
+    try:
+        gateways = Gateways.connect(settings)
+        if not settings.account_id:
+            import dataclasses
+
+            settings = dataclasses.replace(settings, account_id=gateways.sts.get_caller_identity()["AccountId"])
+        problems = check_guardrails(agreement, settings, uploader=None, now=settings.now(), is_new_revision=True)
+        problems = [p for p in problems if "uploader" not in p.message.lower()]  # a local plan has no uploader
+        if problems:
+            _print(args, {"refused": [p.to_dict() for p in problems]},
+                   "refused by guardrails:\n" + "\n".join(f"  - {p}" for p in problems))
+            return 1
+        target = target_for(agreement, settings.now())
+        executor = Executor(gateways.ram)
+        result = plan(target, executor.read(target))
+    except CloudError as error:
+        print(f"rolepact plan: {error}", file=sys.stderr)
+        return 2
+    if result.refusal is not None:
+        _print(args, {"refused": [result.refusal.to_dict()]}, f"refused: {result.refusal}")
+        return 1
+    calls = [a.describe() for a in result.actions]
+    _print(args, {"agreementId": agreement.agreement_id, "calls": calls},
+           "\n".join(calls) if calls else "no changes: RAM already matches the agreement")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rolepact", description="Time-bound cross-account access on Alibaba Cloud")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    schema = commands.add_parser("schema", help="print the agreement JSON Schema")
+    schema.set_defaults(run=cmd_schema)
+
+    validate = commands.add_parser("validate", help="check agreement files (exit 1 on any error)")
+    validate.add_argument("files", nargs="+")
+    validate.add_argument("--max-bytes", type=int, default=64 * 1024)
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(run=cmd_validate)
+
+    plan = commands.add_parser("plan", help="print the RAM calls intake would make for FILE (writes nothing)")
+    plan.add_argument("file")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(run=cmd_plan)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

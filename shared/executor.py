@@ -1,0 +1,137 @@
+"""Applies planned actions through the RAM gateway until RAM matches the target.
+
+Level-triggered: read RAM, plan, apply. An answer that means "someone already did this"
+(the policy is already attached, the role is already gone) counts as success; an answer
+that means "the world is not what I read" (the role already exists, a delete conflicts)
+makes the executor read again and re-plan. So any number of runs — concurrent, repeated,
+or after a crash — converge on the same state, with no extra writes when nothing changed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from shared.actions import (Action, AttachPolicy, CreatePolicy, CreatePolicyVersion, CreateRole, DeletePolicy,
+                            DeleteRole, DetachPolicy, TagRole, UpdateRole)
+from shared.documents import TAG_AGREEMENT, policy_prefix
+from shared.errors import CloudError, NotConverged, Problem
+from shared.log import get_logger
+from shared.planner import plan
+from shared.state import ActualState, DesiredRole, EndedRole, PolicySnapshot
+
+log = get_logger("executor")
+
+# Answers that mean the action's effect is already in place.
+ALREADY_DONE = {
+    "AttachPolicyToRole": {"EntityAlreadyExists.Role.Policy"},
+    "DetachPolicyFromRole": {"EntityNotExist.Role.Policy", "EntityNotExist.Policy", "EntityNotExist.Role"},
+    "DeletePolicy": {"EntityNotExist.Policy"},
+    "DeleteRole": {"EntityNotExist.Role"},
+}
+# Answers that mean what we read is stale: read again and re-plan.
+STALE = {"EntityAlreadyExists.Role", "EntityAlreadyExists.Policy", "EntityNotExist.Role", "EntityNotExist.Policy",
+         "DeleteConflict.Role.Policy", "DeleteConflict.Policy.User", "DeleteConflict.Policy.Group",
+         "DeleteConflict.Policy.Version"}
+MAX_ROUNDS = 4
+
+
+@dataclass
+class Convergence:
+    applied: list[Action] = field(default_factory=list)
+    refusal: Problem | None = None
+    rounds: int = 0
+
+
+class Executor:
+    def __init__(self, ram) -> None:
+        self.ram = ram
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def read(self, target: DesiredRole | EndedRole, *, thorough: bool = False) -> ActualState:
+        """RAM's state for one agreement: its role and the custom policies it owns.
+
+        Policies are found by the agreement's tag and by being attached with its name prefix;
+        documents are read only when provisioning needs to compare them. `thorough` also
+        probes the expected names directly (after a conflict says one exists untagged).
+        """
+        provisioning = isinstance(target, DesiredRole)
+        role = self.ram.get_role(target.role_name)
+        if role is not None:
+            attached = self.ram.list_policies_for_role(target.role_name)
+            tags = self.ram.role_tags(target.role_name) if provisioning else {}
+            role = replace(role, attached=attached, tags=tags)
+        prefix = policy_prefix(target.agreement_id)
+        names = {p.name for p in self.ram.list_policies("Custom", tag=(TAG_AGREEMENT, target.agreement_id))
+                 if p.name.startswith(prefix)}
+        if role is not None:
+            names |= {name for kind, name in role.attached if kind == "Custom" and name.startswith(prefix)}
+        if thorough:
+            names |= {target.guard_name} | (set(target.custom) if provisioning else set())
+        policies = {}
+        for name in sorted(names):
+            if provisioning or thorough:
+                snapshot = self.ram.get_policy(name, "Custom")
+                if snapshot is not None:
+                    policies[name] = snapshot
+            else:
+                policies[name] = PolicySnapshot(name, "Custom", None)
+        return ActualState(role, policies)
+
+    # -- writing ---------------------------------------------------------------------------------------------
+    def apply(self, action: Action) -> None:
+        ram = self.ram
+        if isinstance(action, CreateRole):
+            ram.create_role(action.role, action.trust, action.description, action.max_session_duration, dict(action.tags))
+        elif isinstance(action, UpdateRole):
+            ram.update_role(action.role, trust=action.trust, max_session_duration=action.max_session_duration,
+                            description=action.description)
+        elif isinstance(action, TagRole):
+            ram.tag_role(action.role, dict(action.tags))
+        elif isinstance(action, DeleteRole):
+            ram.delete_role(action.role)
+        elif isinstance(action, CreatePolicy):
+            ram.create_policy(action.policy, action.document, action.description, dict(action.tags))
+        elif isinstance(action, CreatePolicyVersion):
+            ram.create_policy_version(action.policy, action.document)
+        elif isinstance(action, DeletePolicy):
+            ram.delete_policy(action.policy)
+        elif isinstance(action, AttachPolicy):
+            ram.attach_policy_to_role(action.role, action.policy_type, action.policy)
+        elif isinstance(action, DetachPolicy):
+            ram.detach_policy_from_role(action.role, action.policy_type, action.policy)
+        else:
+            raise TypeError(f"unknown action {action!r}")
+
+    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None) -> Convergence:
+        """Plan and apply until nothing is left to do; stop at a refusal.
+
+        A round that applies every action without surprises is trusted (no re-read), so a
+        clean run costs exactly the planned writes.
+        """
+        result = Convergence()
+        thorough = False
+        for result.rounds in range(1, MAX_ROUNDS + 1):
+            current = plan(target, self.read(target, thorough=thorough))
+            if current.refusal is not None:
+                result.refusal = current.refusal
+                return result
+            if not current.actions:
+                return result
+            stale = False
+            for action in current.actions:
+                try:
+                    self.apply(action)
+                except CloudError as error:
+                    if error.code in ALREADY_DONE.get(action.api, ()):
+                        log.info("already done: %s (%s)", action.describe(), error.code)
+                        continue
+                    if error.code in STALE:
+                        log.info("state changed under us: %s answered %s; re-reading", action.api, error.code)
+                        stale = thorough = True
+                        break
+                    raise
+                result.applied.append(action)
+                if on_applied is not None:
+                    on_applied(action)
+            if not stale:
+                return result
+        raise NotConverged(f"{target.role_name}: still changing after {MAX_ROUNDS} rounds")

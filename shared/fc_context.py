@@ -1,0 +1,38 @@
+"""Adapter over the FC context object: credentials, request id, function name.
+
+FC 2.0 python3.10 passes STS credentials of the service role in `context.credentials`;
+newer runtimes only set ALIBABA_CLOUD_* environment variables. Both are handled here, once.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+
+from shared.settings import Credentials
+
+
+def credentials_of(context, environ: Mapping[str, str] | None = None) -> Credentials | None:
+    creds = getattr(context, "credentials", None)
+    key_id = getattr(creds, "access_key_id", None) or getattr(creds, "accessKeyId", None)
+    if key_id:
+        return Credentials(key_id, getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret"),
+                           getattr(creds, "security_token", None) or getattr(creds, "securityToken", None))
+    env = os.environ if environ is None else environ
+    if env.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):
+        return Credentials(env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+                           env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None)
+    return None
+
+
+def request_id_of(context) -> str:
+    return getattr(context, "request_id", None) or str(uuid.uuid4())
+
+
+def function_name_of(context, default: str) -> str:
+    function = getattr(context, "function", None)
+    return getattr(function, "name", None) or default
+
+
+def account_id_of(context) -> str | None:
+    return getattr(context, "account_id", None)

@@ -1,0 +1,362 @@
+"""The one routine every function uses: make RAM match what an agreement says, now.
+
+- `handle_object(key)`  intake: read the file as it is *now* in OSS (never trust the event's
+  copy), validate, check guardrails, claim the agreement id, converge, record, notify.
+- `reconcile(id)`       timers and workers: converge the *applied* revision at the current
+  time (activation, pre-expiry notices, expiry).
+- `end(id, reason)`     deletion of the file, kill switch: converge to "ended" per onExpiry.
+
+Bad input is refused before any RAM write; a refusal or failure is written to the status
+record, logged and notified, and leaves RAM as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.actions import Action
+from shared.agreements.guardrails import check_guardrails
+from shared.agreements.model import Agreement
+from shared.agreements.parse import parse_agreement, read_agreement_id
+from shared.documents import ended_role, iso, target_for
+from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
+from shared.executor import Executor
+from shared.log import get_logger
+from shared.notify import Notice, Notifier
+from shared.onboarding import onboarding_markdown, onboarding_pack
+from shared.records import OWN_PREFIXES, Records, is_agreement_key
+from shared.state import EndedRole
+
+log = get_logger("reconcile")
+HISTORY_LIMIT = 200
+APPLIED_STATES = ("active", "scheduled")
+
+
+@dataclass
+class Outcome:
+    key: str | None
+    agreement_id: str | None
+    result: str  # applied | unchanged | rejected | failed | ended | ignored
+    state: str | None = None
+    actions: list[str] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "agreementId": self.agreement_id, "result": self.result, "state": self.state,
+                "actions": self.actions, "problems": self.problems}
+
+
+def _label(offset) -> str:
+    seconds = int(offset.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class Reconciler:
+    def __init__(self, settings, gateways, *, notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self.gateways = gateways
+        self.records = Records(gateways.store)
+        self.executor = Executor(gateways.ram)
+        self.notifier = notifier or Notifier(settings, gateways, self.records)
+
+    # ======================================================================================== intake
+    def handle_object(self, key: str, *, uploader: str | None = None) -> Outcome:
+        if key.startswith(OWN_PREFIXES):
+            log.info("ignoring rolepact's own object %s", key)
+            return Outcome(key, None, "ignored")
+        if not is_agreement_key(key):
+            problem = Problem("(key)", f"'{key}' is not an agreement: agreements are objects under agreements/ "
+                                       f"whose name ends with .json")
+            return self._reject(key, None, "", [problem], "invalid")
+        found = self.gateways.store.get(key)
+        if found is None:
+            return self._removed(key)
+        try:
+            agreement = parse_agreement(found, key=key, max_bytes=self.settings.guardrails.max_file_bytes)
+        except AgreementRejected as rejected:
+            return self._reject(key, read_agreement_id(found), _digest(found), rejected.problems, rejected.reason)
+        return self._intake(agreement, uploader, found)
+
+    def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes) -> Outcome:
+        now = self.settings.now()
+        status = self.records.status(agreement.agreement_id)
+        applied = _applied_agreement(status)
+        same_file = status is not None and status.get("sourceKey") == agreement.source_key
+        is_new_revision = not (same_file and status.get("digest") == agreement.digest and applied is not None)
+        problems = check_guardrails(agreement, self.settings, uploader=uploader, now=now,
+                                    is_new_revision=is_new_revision)
+        if applied is not None and same_file and applied.role_name != agreement.role_name:
+            problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
+                                                 f"'{applied.role_name}'); end this agreement and create a new one"))
+        if problems:
+            return self._reject(agreement.source_key, agreement.agreement_id, agreement.digest, problems, "guardrail")
+        holder = self.records.claim(agreement.agreement_id, agreement.source_key)
+        if holder is not None:
+            problem = Problem("agreementId", f"agreement id '{agreement.agreement_id}' is already used by {holder}; "
+                                             f"each agreement needs its own id")
+            return self._reject(agreement.source_key, agreement.agreement_id, agreement.digest, [problem], "conflict")
+        self.records.remember_key(agreement.source_key, agreement.agreement_id)
+        target = target_for(agreement, now)
+        try:
+            converged = self.executor.converge(target)
+        except (CloudError, NotConverged) as error:
+            return self._failed(agreement, status, applied, error, raw)
+        if converged.refusal is not None:
+            return self._reject(agreement.source_key, agreement.agreement_id, agreement.digest,
+                                [converged.refusal], "conflict")
+        if isinstance(target, EndedRole):  # uploaded already expired and not refused (not a new revision)
+            return self._record_end(agreement.agreement_id, status, converged.applied, "expired")
+        return self._record_applied(agreement, status, converged.applied, raw, uploader, now)
+
+    def _removed(self, key: str) -> Outcome:
+        agreement_id = self.records.agreement_for_key(key)
+        if agreement_id is None:
+            return Outcome(key, None, "ignored")
+        status = self.records.status(agreement_id)
+        if status is None or status.get("sourceKey") != key:
+            self.records.forget_key(key)
+            return Outcome(key, agreement_id, "ignored")
+        outcome = self.end(agreement_id, "deleted")
+        self.records.forget_key(key)
+        return outcome
+
+    # ======================================================================================== timers
+    def reconcile(self, agreement_id: str) -> Outcome:
+        """Converge the applied revision at the current time; send what is due."""
+        status = self.records.status(agreement_id)
+        applied = _applied_agreement(status)
+        if applied is None or status.get("state") not in APPLIED_STATES:
+            return Outcome(status.get("sourceKey") if status else None, agreement_id, "ignored",
+                           status.get("state") if status else None)
+        now = self.settings.now()
+        target = target_for(applied, now)
+        try:
+            converged = self.executor.converge(target)
+        except (CloudError, NotConverged) as error:
+            self._count_failure(agreement_id, status, error)
+            raise
+        if converged.refusal is not None:  # someone else's role now holds the name: report, change nothing
+            self._count_failure(agreement_id, status, converged.refusal)
+            return Outcome(applied.source_key, agreement_id, "failed", status["state"],
+                           problems=[converged.refusal.to_dict()])
+        if isinstance(target, EndedRole):
+            return self._record_end(agreement_id, status, converged.applied, "expired")
+        changed = bool(converged.applied)
+        state = "scheduled" if applied.starts_at and now < applied.starts_at else "active"
+        became_active = status["state"] == "scheduled" and state == "active"
+        if state != status["state"] or changed or status.get("failures"):
+            status = dict(status, state=state, updatedAt=iso(now), failures=None)
+            self._append_history(status, converged.applied, now)
+            self.records.put_status(agreement_id, status)
+        if became_active:
+            self._notice(agreement_id, f"active:{iso(applied.starts_at)}",
+                         f"Agreement {agreement_id} is now active",
+                         f"{applied.partner.display} can now assume **{applied.role_name}** "
+                         f"until {iso(applied.expires_at)}.")
+        self._pre_expiry_notices(applied, now)
+        return Outcome(applied.source_key, agreement_id, "applied" if changed else "unchanged", state,
+                       [a.describe() for a in converged.applied])
+
+    def end(self, agreement_id: str, reason: str) -> Outcome:
+        """End an agreement now (file deleted, kill switch), per its onExpiry."""
+        status = self.records.status(agreement_id)
+        applied = _applied_agreement(status)
+        if status is None or applied is None:
+            if status is not None and status.get("state") != "ended":
+                self.records.put_status(agreement_id, dict(status, state="ended", updatedAt=iso(self.settings.now()),
+                                                           ended={"at": iso(self.settings.now()), "reason": reason,
+                                                                  "removed": []}))
+            return Outcome(status.get("sourceKey") if status else None, agreement_id, "ignored")
+        if status.get("state") == "ended":
+            return Outcome(status.get("sourceKey"), agreement_id, "ignored", "ended")
+        target = ended_role(agreement_id, applied.role_name, applied.owner.account_id, applied.on_expiry)
+        try:
+            converged = self.executor.converge(target)
+        except (CloudError, NotConverged) as error:
+            self._count_failure(agreement_id, status, error)
+            raise
+        return self._record_end(agreement_id, status, converged.applied, reason)
+
+    # ======================================================================================== records
+    def _record_applied(self, agreement: Agreement, status: dict | None, applied_actions: list[Action], raw: bytes,
+                        uploader: str | None, now: datetime) -> Outcome:
+        previous = _applied_agreement(status)
+        state = "scheduled" if agreement.starts_at and now < agreement.starts_at else "active"
+        pack = onboarding_pack(agreement, self.settings.region)
+        unchanged = (previous is not None and status.get("digest") == agreement.digest
+                     and status.get("state") == state and not applied_actions and not status.get("lastUpload", {}).get("errors"))
+        if unchanged:
+            return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
+        record = dict(status or {})
+        record.update(
+            agreementId=agreement.agreement_id, state=state, sourceKey=agreement.source_key,
+            digest=agreement.digest, agreementText=raw.decode("utf-8"),
+            roleArn=pack["roleArn"], partnerAccountId=agreement.partner.account_id,
+            startsAt=iso(agreement.starts_at) if agreement.starts_at else None,
+            expiresAt=iso(agreement.expires_at), onExpiry=agreement.on_expiry,
+            appliedAt=iso(now), updatedAt=iso(now), errors=[], failures=None, onboarding=pack,
+            lastUpload={"digest": agreement.digest, "at": iso(now), "result": "applied", "uploader": uploader},
+        )
+        record.setdefault("firstAppliedAt", iso(now))
+        record.pop("ended", None)
+        self._append_history(record, applied_actions, now)
+        self.records.put_status(agreement.agreement_id, record)
+        self._schedule(agreement, now)
+        kind = "granted" if previous is None or status.get("state") not in APPLIED_STATES else "amended"
+        changes = "\n".join(f"- {a.describe()[:300]}" for a in applied_actions) or "- (no RAM change needed)"
+        self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}",
+                     f"Agreement {agreement.agreement_id} {kind}",
+                     f"**{agreement.partner.display}** ({agreement.partner.account_id}) may assume "
+                     f"**{agreement.role_name}** in {agreement.owner.display} "
+                     f"{'from ' + iso(agreement.starts_at) + ' ' if agreement.starts_at else ''}"
+                     f"until {iso(agreement.expires_at)}.\n\nRAM changes:\n{changes}\n\n"
+                     f"### Onboarding for {agreement.partner.display}\n\n{onboarding_markdown(pack)}")
+        return Outcome(agreement.source_key, agreement.agreement_id, "applied", state,
+                       [a.describe() for a in applied_actions])
+
+    def _record_end(self, agreement_id: str, status: dict, removed: list[Action], reason: str) -> Outcome:
+        now = self.settings.now()
+        record = dict(status, state="ended", updatedAt=iso(now), failures=None,
+                      ended={"at": iso(now), "reason": reason, "removed": [a.describe() for a in removed]})
+        self._append_history(record, removed, now)
+        self.records.put_status(agreement_id, record)
+        self.records.release(agreement_id)
+        applied = _applied_agreement(status)
+        what = {"expired": "expired", "deleted": "ended: its file was deleted",
+                "revoked": "revoked by the kill switch"}.get(reason, f"ended ({reason})")
+        evidence = "\n".join(f"- {a.describe()}" for a in removed) or "- nothing was left to remove"
+        self._notice(agreement_id, f"ended:{status.get('digest')}",
+                     f"Agreement {agreement_id} {what.split(':')[0]}",
+                     f"Agreement **{agreement_id}** {what} at {iso(now)}. "
+                     f"{applied.partner.display if applied else 'The partner'} can no longer use "
+                     f"**{status.get('roleArn')}** ({status.get('onExpiry')}).\n\nRemoved:\n{evidence}")
+        return Outcome(status.get("sourceKey"), agreement_id, "ended", "ended", [a.describe() for a in removed])
+
+    def _reject(self, key: str, agreement_id: str | None, digest: str, problems: list[Problem],
+                reason: str) -> Outcome:
+        now = self.settings.now()
+        errors = [p.to_dict() for p in problems]
+        status = self.records.status(agreement_id) if agreement_id else None
+        upload = {"digest": digest, "at": iso(now), "result": "rejected", "reason": reason, "errors": errors}
+        if status is not None and status.get("sourceKey") == key:
+            if status.get("state") in APPLIED_STATES:  # a refused amendment: the applied revision stays
+                record = dict(status, lastUpload=upload, updatedAt=iso(now))
+            else:
+                record = dict(status, state="rejected", errors=errors, lastUpload=upload, updatedAt=iso(now))
+            self.records.put_status(agreement_id, record)
+        elif agreement_id is not None and status is None:
+            self.records.put_status(agreement_id, {"agreementId": agreement_id, "state": "rejected", "sourceKey": key,
+                                                   "digest": digest, "errors": errors, "lastUpload": upload,
+                                                   "updatedAt": iso(now)})
+        else:  # no usable id, or the id belongs to another file: file it under the key
+            self.records.put_file_status(key, {"sourceKey": key, "agreementId": agreement_id, "state": "rejected",
+                                               "digest": digest, "errors": errors, "updatedAt": iso(now)})
+        log.warning("rejected %s: %s", key, "; ".join(str(p) for p in problems),
+                    extra={"agreementId": agreement_id, "reason": reason})
+        lines = "\n".join(f"- `{p.path}`: {p.message}" for p in problems)
+        self._notice(agreement_id or f"_file-{digest[:16] or 'none'}", f"rejected:{key}:{digest}",
+                     f"Agreement file rejected: {key}",
+                     f"**{key}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}")
+        return Outcome(key, agreement_id, "rejected", status.get("state") if status else "rejected", problems=errors)
+
+    def _failed(self, agreement: Agreement, status: dict | None, previous: Agreement | None, error: Exception,
+                raw: bytes) -> Outcome:
+        """A cloud failure mid-way: put RAM back to the last good revision (or nothing), then report.
+
+        Retryable failures (throttling, 5xx) are re-raised after recording, so FC's async
+        retry runs intake again; the level-triggered run picks up where this one stopped.
+        """
+        now = self.settings.now()
+        retryable = isinstance(error, CloudError) and error.retryable
+        detail = error.to_dict() if isinstance(error, CloudError) else {"code": "NotConverged", "message": str(error)}
+        if not retryable:
+            self._roll_back(agreement, previous, now)
+        upload = {"digest": agreement.digest, "at": iso(now), "result": "failed", "errors": [detail]}
+        if status is not None and status.get("state") in APPLIED_STATES and previous is not None:
+            record = dict(status, lastUpload=upload, updatedAt=iso(now))
+        else:
+            record = dict(status or {}, agreementId=agreement.agreement_id, state="failed",
+                          sourceKey=agreement.source_key, digest=agreement.digest, errors=[detail],
+                          lastUpload=upload, updatedAt=iso(now))
+        self.records.put_status(agreement.agreement_id, record)
+        log.error("agreement %s failed: %s", agreement.agreement_id, error, extra={"agreementId": agreement.agreement_id})
+        self._notice(agreement.agreement_id, f"failed:{agreement.digest}:{detail.get('code')}",
+                     f"Agreement {agreement.agreement_id} failed",
+                     f"Applying **{agreement.source_key}** failed: `{detail.get('code')}` {detail.get('message')}\n\n"
+                     + ("It will be retried." if retryable else
+                        "RAM was put back to the last applied revision." if previous else
+                        "Nothing was granted; fix the cause and upload the file again."))
+        if retryable:
+            raise error
+        return Outcome(agreement.source_key, agreement.agreement_id, "failed", record["state"], problems=[detail])
+
+    def _roll_back(self, agreement: Agreement, previous: Agreement | None, now: datetime) -> None:
+        target = target_for(previous, now) if previous is not None else ended_role(
+            agreement.agreement_id, agreement.role_name, agreement.owner.account_id)
+        try:
+            self.executor.converge(target)
+        except (CloudError, NotConverged) as error:
+            log.error("roll-back of %s failed too: %s", agreement.agreement_id, error)
+
+    def _count_failure(self, agreement_id: str, status: dict, error) -> None:
+        failures = dict(status.get("failures") or {"count": 0})
+        failures["count"] = failures.get("count", 0) + 1
+        failures["lastError"] = error.to_dict() if hasattr(error, "to_dict") else {"message": str(error)}
+        failures["at"] = iso(self.settings.now())
+        self.records.put_status(agreement_id, dict(status, failures=failures))
+        if failures["count"] == self.settings.failure_report_after:
+            self._notice(agreement_id, f"failing:{status.get('digest')}:{failures['count']}",
+                         f"Agreement {agreement_id} keeps failing",
+                         f"rolepact could not reconcile **{agreement_id}** {failures['count']} times in a row: "
+                         f"`{failures['lastError'].get('code', '')}` {failures['lastError'].get('message', '')}")
+
+    def _append_history(self, record: dict, actions: list[Action], now: datetime) -> None:
+        if actions:
+            history = list(record.get("actions") or [])
+            history += [{"at": iso(now), "api": a.api, "summary": a.describe()} for a in actions]
+            record["actions"] = history[-HISTORY_LIMIT:]
+
+    # ======================================================================================== timers' helpers
+    def _schedule(self, agreement: Agreement, now: datetime) -> None:
+        if agreement.starts_at and agreement.starts_at > now:
+            self.records.schedule(agreement.agreement_id, agreement.starts_at, "start")
+        for offset in self.settings.notice_offsets:
+            at = agreement.expires_at - offset
+            if at > now:
+                self.records.schedule(agreement.agreement_id, at, f"notice-{_label(offset)}")
+        self.records.schedule(agreement.agreement_id, agreement.expires_at, "expire")
+
+    def _pre_expiry_notices(self, agreement: Agreement, now: datetime) -> None:
+        for offset in self.settings.notice_offsets:
+            if agreement.expires_at - offset <= now < agreement.expires_at:
+                label = _label(offset)
+                self._notice(agreement.agreement_id, f"expiring-{label}:{iso(agreement.expires_at)}",
+                             f"Agreement {agreement.agreement_id} expires in {label}",
+                             f"**{agreement.partner.display}** loses access to **{agreement.role_name}** at "
+                             f"{iso(agreement.expires_at)}.\n\nTo renew, edit `expiresAt` in "
+                             f"`{agreement.source_key}` and upload it again.")
+                break  # only the nearest notice is due
+
+    def _notice(self, agreement_id: str | None, notice_id: str, title: str, text: str) -> None:
+        try:
+            self.notifier.send(Notice(agreement_id, notice_id, title, f"### {title}\n\n{text}\n\n— rolepact"))
+        except CloudError as error:  # the bucket itself failing must not hide the RAM outcome
+            log.error("could not record notice %s: %s", notice_id, error)
+
+
+def _applied_agreement(status: dict | None) -> Agreement | None:
+    if not status or not status.get("agreementText"):
+        return None
+    try:
+        return parse_agreement(status["agreementText"].encode("utf-8"), key=status.get("sourceKey", ""),
+                               max_bytes=1 << 30)
+    except AgreementRejected:
+        return None
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
