@@ -103,6 +103,31 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_revoke(args) -> int:
+    """Kill switch: drop control/revoke-partner/<id> and end that partner's agreements right now."""
+    from shared.documents import iso
+    from shared.enforcer import Enforcer
+    from shared.gateways import Gateways
+    from shared.records import CONTROL_REVOKE
+    from shared.settings import Settings
+
+    if not args.partner.isdigit():
+        print("rolepact revoke: --partner takes an account id", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    try:
+        gateways = Gateways.connect(settings)
+        gateways.store.put_json(f"{CONTROL_REVOKE}{args.partner}", {"partner": args.partner, "at": iso(settings.now()),
+                                                                      "by": "rolepact revoke"})
+        ended = Enforcer(settings, gateways).apply_kill_switches()
+    except CloudError as error:
+        print(f"rolepact revoke: {error}", file=sys.stderr)
+        return 2
+    _print(args, {"partner": args.partner, "ended": ended},
+           f"partner {args.partner} revoked; ended: {', '.join(ended) or 'no live agreement'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rolepact", description="Time-bound cross-account access on Alibaba Cloud")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("file")
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(run=cmd_plan)
+
+    revoke = commands.add_parser("revoke", help="kill switch: end every agreement of a partner now")
+    revoke.add_argument("--partner", required=True, help="partner account id")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(run=cmd_revoke)
     return parser
 
 

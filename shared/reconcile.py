@@ -331,7 +331,7 @@ class Reconciler:
         self.records.schedule(agreement.agreement_id, agreement.expires_at, "expire")
 
     def _pre_expiry_notices(self, agreement: Agreement, now: datetime) -> None:
-        for offset in self.settings.notice_offsets:
+        for offset in sorted(self.settings.notice_offsets):  # the nearest notice point that has been reached
             if agreement.expires_at - offset <= now < agreement.expires_at:
                 label = _label(offset)
                 self._notice(agreement.agreement_id, f"expiring-{label}:{iso(agreement.expires_at)}",

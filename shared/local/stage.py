@@ -137,7 +137,8 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
         fc.register_function(owner_id, wiring.service_name, function.name, import_handler(function.handler),
                              handler_name=function.handler, runtime=function.runtime, memory=function.memory,
                              timeout=function.timeout, environment=function.environment, service_role=role_name,
-                             max_async_retry=function.max_async_retry, region=region)
+                             max_async_retry=function.max_async_retry, on_failure=function.on_failure,
+                             region=region)
         for trigger in function.triggers:
             fc.add_trigger(owner_id, wiring.service_name, function.name, trigger["name"], trigger["type"],
                            trigger.get("config") or {}, region=region)

@@ -1,0 +1,251 @@
+"""The role auditor (hourly): every role of the owner account, checked against the agreements.
+
+Classes:
+- in-sync            managed by an agreement and exactly as agreed
+- drifted            managed, but trust, conditions, policies or session duration were changed by hand
+- orphan             carries rolepact's mark but no applied agreement owns it
+- expired-present    its agreement ended or expired, but the role (or the partner's trust) is still there
+- external-unmanaged not rolepact's, and its trust policy lets another account (or anyone) in:
+                     cross-account access no agreement covers
+
+`report` mode only reports. `fix` mode restores drifted roles to their agreement and ends
+orphans and expired roles through the planner; unmanaged roles are only ever reported.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from shared.agreements.model import ON_EXPIRY_REMOVE_TRUST
+from shared.documents import desired_role, ended_role, iso, marked_agreement
+from shared.errors import CloudError, NotConverged
+from shared.log import get_logger
+from shared.notify import Notice
+from shared.planner import plan
+from shared.reconcile import Reconciler, _applied_agreement
+from shared.records import stamp
+
+log = get_logger("auditor")
+AUDIT_PREFIX = "audit/roles/"
+AUDITOR_STATE = "state/auditor.json"
+DIGEST_EVERY = timedelta(hours=24)
+SEVERITY = {"in-sync": "info", "drifted": "high", "orphan": "medium", "expired-present": "high",
+            "external-unmanaged": "high"}
+
+
+@dataclass
+class Finding:
+    role: str
+    arn: str
+    classification: str
+    agreement_id: str | None = None
+    details: list[str] = field(default_factory=list)
+    remediation: list[str] = field(default_factory=list)
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY[self.classification]
+
+    @property
+    def identity(self) -> str:
+        return f"{self.role}|{self.classification}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "severity": self.severity}
+
+
+@dataclass
+class AuditReport:
+    at: str
+    mode: str
+    findings: list[Finding]
+    key: str = ""
+
+    def counts(self) -> dict:
+        counts: dict[str, int] = {}
+        for finding in self.findings:
+            counts[finding.classification] = counts.get(finding.classification, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict:
+        return {"at": self.at, "mode": self.mode, "summary": self.counts(),
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def external_principals(trust: dict | None, owner_account: str) -> list[str]:
+    """RAM principals in a trust policy's Allow statements that are not the owner account."""
+    found = []
+    for statement in (trust or {}).get("Statement") or []:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        if principal == "*" or (isinstance(principal, dict) and principal.get("RAM") == "*"):
+            found.append("*")
+            continue
+        values = principal.get("RAM", []) if isinstance(principal, dict) else []
+        for value in [values] if isinstance(values, str) else values:
+            account = value if value.isdigit() else (value.split(":")[3] if value.count(":") >= 4 else value)
+            if account != owner_account:
+                found.append(value)
+    return found
+
+
+class RoleAuditor:
+    def __init__(self, settings, gateways) -> None:
+        self.settings = settings
+        self.gateways = gateways
+        self.reconciler = Reconciler(settings, gateways)
+        self.records = self.reconciler.records
+        self.executor = self.reconciler.executor
+
+    def run(self) -> AuditReport:
+        now = self.settings.now()
+        statuses = {i: self.records.status(i) or {} for i in self.records.iter_status_ids()}
+        findings = [self._classify(summary.name, statuses, now) for summary in self.gateways.ram.iter_roles()]
+        findings = [f for f in findings if f is not None]
+        findings += self._missing_roles(statuses, {f.role.lower() for f in findings}, now)
+        if self.settings.remediation == "fix":
+            for finding in findings:
+                self._fix(finding, statuses, now)
+        self._keep_schedule(statuses, now)
+        report = AuditReport(iso(now), self.settings.remediation, findings)
+        report.key = f"{AUDIT_PREFIX}{stamp(now)}.json"
+        self.gateways.store.put_json(report.key, report.to_dict())
+        self._notify(report, now)
+        return report
+
+    # -- classification -------------------------------------------------------------------------------
+    def _classify(self, name: str, statuses: dict, now: datetime) -> Finding | None:
+        role = self.gateways.ram.get_role(name)
+        if role is None:  # deleted while we listed
+            return None
+        owner = marked_agreement(role.description)
+        if owner is None:
+            external = external_principals(role.trust, self.settings.account_id)
+            if external:
+                return Finding(name, role.arn, "external-unmanaged", None,
+                               [f"trusts {p}" for p in external] + ["no rolepact agreement covers this access"])
+            return None
+        status = statuses.get(owner) or {}
+        applied = _applied_agreement(status)
+        if applied is None or status.get("state") in (None, "rejected") or applied.role_name.lower() != name.lower():
+            return Finding(name, role.arn, "orphan", owner, [f"marked for agreement '{owner}', which has no applied "
+                                                             f"revision owning this role"])
+        if status.get("state") == "ended" or now >= applied.expires_at:
+            target = ended_role(owner, applied.role_name, applied.owner.account_id, applied.on_expiry)
+            leftover = plan(target, self.executor.read(target))
+            if leftover.actions:
+                what = "the partner can still assume it" if applied.on_expiry == ON_EXPIRY_REMOVE_TRUST else "it still exists"
+                return Finding(name, role.arn, "expired-present", owner,
+                               [f"agreement ended/expired at {iso(applied.expires_at)} but {what}"]
+                               + [a.describe() for a in leftover.actions])
+            return Finding(name, role.arn, "in-sync", owner, ["ended as agreed"])
+        desired = desired_role(applied)
+        drift = plan(desired, self.executor.read(desired))
+        if drift.actions:
+            return Finding(name, role.arn, "drifted", owner, [_explain(a) for a in drift.actions])
+        return Finding(name, role.arn, "in-sync", owner)
+
+    def _missing_roles(self, statuses: dict, seen: set[str], now: datetime) -> list[Finding]:
+        """Applied agreements whose role is gone (deleted by hand): drift too."""
+        findings = []
+        for agreement_id, status in statuses.items():
+            applied = _applied_agreement(status)
+            if applied is None or status.get("state") not in ("active", "scheduled") or now >= applied.expires_at:
+                continue
+            if applied.role_name.lower() not in seen:
+                findings.append(Finding(applied.role_name, status.get("roleArn", ""), "drifted", agreement_id,
+                                        ["the role was deleted outside rolepact"]))
+        return findings
+
+    # -- remediation -----------------------------------------------------------------------------------
+    def _fix(self, finding: Finding, statuses: dict, now: datetime) -> None:
+        if finding.classification in ("in-sync", "external-unmanaged"):
+            return  # unmanaged roles are only ever reported
+        try:
+            applied = _applied_agreement(statuses.get(finding.agreement_id) or {})
+            if finding.classification == "orphan" or applied is None:
+                target = ended_role(finding.agreement_id, finding.role, self.settings.account_id)
+            elif finding.classification == "expired-present":
+                target = ended_role(finding.agreement_id, applied.role_name, applied.owner.account_id, applied.on_expiry)
+            else:
+                target = desired_role(applied)
+            converged = self.executor.converge(target)
+            finding.remediation = [a.describe() for a in converged.applied]
+            if converged.refusal is not None:
+                finding.remediation = [f"refused: {converged.refusal}"]
+        except (CloudError, NotConverged) as error:
+            finding.remediation = [f"failed: {error}"]
+
+    def _keep_schedule(self, statuses: dict, now: datetime) -> None:
+        """Self-healing: an active agreement past expiry gets an expire marker the enforcer will act on."""
+        for agreement_id, status in statuses.items():
+            applied = _applied_agreement(status)
+            if applied is not None and status.get("state") in ("active", "scheduled") and now >= applied.expires_at:
+                self.records.schedule(agreement_id, applied.expires_at, "expire")
+
+    # -- reporting --------------------------------------------------------------------------------------
+    def _notify(self, report: AuditReport, now: datetime) -> None:
+        state = self.gateways.store.get_json(AUDITOR_STATE) or {}
+        previous = set(state.get("findings") or [])
+        current = {f.identity for f in report.findings if f.classification != "in-sync"}
+        new, resolved = sorted(current - previous), sorted(previous - current)
+        digest_due = not state.get("lastDigestAt") or state["lastDigestAt"] <= iso(now - DIGEST_EVERY)
+        title = None
+        if digest_due:
+            title = "rolepact role audit: daily digest"
+            body = self._digest(report)
+        elif new or resolved:
+            title = "rolepact role audit: changes"
+            lines = [f"- NEW {self._line(f)}" for f in report.findings if f.identity in new]
+            lines += [f"- resolved: {item.replace('|', ' ')}" for item in resolved]
+            body = "\n".join(lines)
+        if title:
+            text = f"### {title}\n\nMode: {report.mode}. Findings: {json.dumps(report.counts())}. " \
+                   f"Full list: `{report.key}`\n\n{body}\n\n— rolepact"
+            self.reconciler.notifier.send(Notice(None, f"role-audit:{report.at}", title, text))
+        self.gateways.store.put_json(AUDITOR_STATE, {
+            "findings": sorted(current), "lastRunAt": report.at,
+            "lastDigestAt": report.at if digest_due else state.get("lastDigestAt")})
+
+    def _digest(self, report: AuditReport) -> str:
+        lines = [f"- {self._line(f)}" for f in report.findings if f.classification != "in-sync"]
+        in_sync = sum(1 for f in report.findings if f.classification == "in-sync")
+        return "\n".join(lines + [f"- {in_sync} managed roles in sync"])
+
+    @staticmethod
+    def _line(finding: Finding) -> str:
+        detail = "; ".join(finding.details[:3])
+        fixed = f" — fixed: {len(finding.remediation)} changes" if finding.remediation else ""
+        return f"**{finding.classification}** `{finding.role}` ({finding.agreement_id or 'unmanaged'}): {detail}{fixed}"
+
+
+def _explain(action) -> str:
+    name = type(action).__name__
+    text = {
+        "DetachPolicy": f"extra policy attached by hand: {getattr(action, 'policy', '')}",
+        "AttachPolicy": f"agreed policy missing: {getattr(action, 'policy', '')}",
+        "CreatePolicy": f"policy missing: {getattr(action, 'policy', '')}",
+        "CreatePolicyVersion": f"policy document changed: {getattr(action, 'policy', '')}",
+        "TagRole": "ownership tags changed",
+        "CreateRole": "role missing",
+    }.get(name)
+    if name == "UpdateRole":
+        parts = []
+        if action.trust is not None:
+            parts.append("trust policy / conditions changed")
+        if action.max_session_duration is not None:
+            parts.append(f"session duration changed (agreed {action.max_session_duration}s)")
+        if action.description is not None:
+            parts.append("description changed")
+        text = ", ".join(parts)
+    return text or action.describe()
+
+
+def handle_timer(event, settings, gateways) -> dict:
+    from shared.events import parse_timer_event
+
+    parse_timer_event(event)
+    report = RoleAuditor(settings, gateways).run()
+    return {"key": report.key, "summary": report.counts()}
