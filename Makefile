@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto
 
+## package: build/dist, the code directory s.yaml deploys (python3.10, Linux x86_64)
+package: $(STAMP)
+	$(PY) -m pip install -q -e '.[package]'
+	$(PY) deploy/package.py
+
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 

@@ -75,6 +75,9 @@ class Stage:
         except oss2.exceptions.NoSuchKey:
             return None
 
+    def read_text(self, key: str) -> str:
+        return self.oss().get_object(key).read().decode("utf-8")
+
     def status(self, agreement_id: str) -> dict | None:
         return self.read_json(f"status/{agreement_id}.json")
 

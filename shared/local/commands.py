@@ -1,0 +1,96 @@
+"""`rolepact local` and `rolepact fake serve`: the local runtime's command line."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+
+def cmd_local(args) -> int:
+    import logging
+
+    logging.disable(logging.CRITICAL if not args.verbose else logging.NOTSET)
+    if args.watch:
+        return watch(Path(args.watch), Path(args.out), interval=args.interval)
+    from shared.local.runner import play_seed
+
+    return play_seed(Path(args.out), as_json=args.json)
+
+
+def watch(directory: Path, out_dir: Path, *, interval: float = 1.0, stream=sys.stdout,
+          stop_after: float | None = None) -> int:
+    """DIR is the bucket: files under DIR/agreements/ are uploaded, changed or deleted as you edit them."""
+    import hashlib
+
+    from fakecloud import mock_cloud
+    from shared.local.runner import _write_outputs, Timeline
+    from shared.local.stage import build_stage
+    from shared.runtime import reset_settings
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "agreements").mkdir(exist_ok=True)
+    seen: dict[str, str] = {}
+    shown = 0
+    started = time.monotonic()
+    print(f"watching {directory}/agreements — drop or delete agreement files; Ctrl-C stops", file=stream, flush=True)
+    with mock_cloud() as cloud:
+        stage = build_stage(cloud)
+        stage.fc.start_workers(2)
+        try:
+            while stop_after is None or time.monotonic() - started < stop_after:
+                current = {}
+                for path in sorted((directory / "agreements").glob("*.json")):
+                    key = f"agreements/{path.name}"
+                    current[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+                    if seen.get(key) != current[key]:
+                        stage.upload(key, path.read_bytes(), deliver=False)
+                        print(f"uploaded {key}", file=stream, flush=True)
+                for key in set(seen) - set(current):
+                    stage.delete(key, deliver=False)
+                    print(f"deleted {key}", file=stream, flush=True)
+                seen = current
+                stage.fc.fire_due_timers()
+                stage.fc.wait_idle(timeout=interval)
+                messages = stage.messages()
+                for message in messages[shown:]:
+                    body = message["payload"].get("markdown") or message["payload"].get("text") or {}
+                    print(f"\n=== DingTalk: {body.get('title', '')}\n{body.get('text') or body.get('content', '')}\n",
+                          file=stream, flush=True)
+                shown = len(messages)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            print("stopping", file=stream, flush=True)
+        finally:
+            stage.fc.stop_workers()
+            _write_outputs(out_dir, stage, Timeline(stream))
+            reset_settings(None)
+    print(f"outputs in {out_dir}", file=stream, flush=True)
+    return 0
+
+
+def cmd_fake_serve(args) -> int:
+    from fakecloud.__main__ import main as fake_main
+
+    argv = ["--host", args.host, "--port", str(args.port), "--region", args.region]
+    for account in args.account:
+        argv += ["--account", account]
+    return fake_main(argv)
+
+
+def add_local_commands(commands) -> None:
+    local = commands.add_parser("local", help="run rolepact on the built-in fake cloud (the main job by default)")
+    local.add_argument("--watch", metavar="DIR", help="DIR is the bucket: react to agreement files dropped there")
+    local.add_argument("--out", default="local-out", help="where DingTalk messages, reports and status go")
+    local.add_argument("--interval", type=float, default=1.0, help="--watch polling interval, seconds")
+    local.add_argument("--json", action="store_true", help="timeline as JSON lines")
+    local.add_argument("--verbose", action="store_true", help="also show the functions' JSON logs")
+    local.set_defaults(run=cmd_local)
+
+    fake = commands.add_parser("fake", help="the fake cloud on its own")
+    fake_commands = fake.add_subparsers(dest="fake_command", required=True)
+    serve = fake_commands.add_parser("serve", help="serve the fake over HTTP (same as python -m fakecloud)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--region", default="cn-hangzhou")
+    serve.add_argument("--account", action="append", default=[], help="ACCOUNT_ID[:ALIAS[:AK_ID:AK_SECRET]]")
+    serve.set_defaults(run=cmd_fake_serve)
