@@ -45,7 +45,7 @@ class AdminService:
 
     @staticmethod
     def _json(status: int, payload) -> Response:
-        return Response(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
+        return Response(status, {"Content-Type": "application/json"}, json.dumps(payload, default=str).encode())
 
     def list_accounts(self, body, request):
         return [{"accountId": a.account_id, "alias": a.alias} for a in self.cloud.accounts.values()]
