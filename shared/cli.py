@@ -6,11 +6,12 @@ Every command takes `--json` for machine-readable output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from shared.errors import AgreementRejected, CloudError
+from shared.errors import AgreementRejected, CloudError, RolepactError
 
 
 def _print(args, payload, text: str) -> None:
@@ -79,11 +80,11 @@ def cmd_plan(args) -> int:
     try:
         gateways = Gateways.connect(settings)
         if not settings.account_id:
-            import dataclasses
-
             settings = dataclasses.replace(settings, account_id=gateways.sts.get_caller_identity()["AccountId"])
-        problems = check_guardrails(agreement, settings, uploader=None, now=settings.now(), is_new_revision=True)
-        problems = [p for p in problems if "uploader" not in p.message.lower()]  # a local plan has no uploader
+        # A local plan has no OSS event, hence no uploader to check; every other guardrail applies.
+        unrestricted = dataclasses.replace(settings.guardrails, approved_uploaders=None)
+        problems = check_guardrails(agreement, dataclasses.replace(settings, guardrails=unrestricted), uploader=None,
+                                    now=settings.now(), is_new_revision=True)
         if problems:
             _print(args, {"refused": [p.to_dict() for p in problems]},
                    "refused by guardrails:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -91,7 +92,7 @@ def cmd_plan(args) -> int:
         target = target_for(agreement, settings.now())
         executor = Executor(gateways.ram)
         result = plan(target, executor.read(target))
-    except CloudError as error:
+    except RolepactError as error:  # a cloud error, or no credentials in the environment
         print(f"rolepact plan: {error}", file=sys.stderr)
         return 2
     if result.refusal is not None:

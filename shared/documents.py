@@ -20,7 +20,9 @@ from shared.state import DesiredRole, EndedRole
 
 TAG_MANAGED = "rolepact-managed"
 TAG_AGREEMENT = "rolepact-agreement"
-_MARKER = re.compile(r"\[rolepact:([a-z0-9-]+)\]")
+# rolepact appends its mark to the description; text before it comes from the agreement file,
+# so only a mark at the very end counts (a file must not be able to forge another agreement's).
+_MARKER = re.compile(r"\[rolepact:([a-z0-9-]+)\]\s*$")
 
 
 def iso(moment: datetime) -> str:

@@ -59,14 +59,21 @@ def parse_oss_event(raw) -> list[OssRecord]:
                 key=str(oss["object"]["key"]),
                 size=int(oss["object"].get("size") or 0),
                 etag=str(oss["object"].get("eTag") or ""),
-                principal_id=(item.get("userIdentity") or {}).get("principalId"),
+                principal_id=_text((item.get("userIdentity") or {}).get("principalId")),
                 source_ip=(item.get("requestParameters") or {}).get("sourceIPAddress"),
                 event_time=str(item.get("eventTime") or ""),
                 region=str(item.get("region") or ""),
             ))
-        except (KeyError, TypeError, ValueError, AttributeError) as problem:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as problem:
             raise EventError(f"events[{index}] is not an OSS event record ({problem!r})") from None
     return records
+
+
+def _text(value) -> str | None:
+    """A principal id as a string (None if absent): event fields are untrusted JSON."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def handle_oss_event(event, settings, gateways) -> dict:
             continue
         key = _existing_key(record, gateways.store)
         try:
-            outcome = reconciler.handle_object(key, uploader=record.principal_id)
+            outcome = reconciler.handle_object(key, uploader=record.principal_id, etag=record.etag or None,
+                                               removed=record.removed)
             outcomes.append(outcome.to_dict())
         except CloudError as error:
             log.error("intake of %s failed: %s", key, error)

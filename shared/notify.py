@@ -66,12 +66,20 @@ class Notifier:
         title = notice.title if "rolepact" in notice.title else f"rolepact: {notice.title}"
         parts = split_markdown(notice.text)
         status = "sent"
-        for index, part in enumerate(parts):
-            part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
-            message = {"title": part_title, "text": part, "agreementId": notice.agreement_id}
-            if status == "queued" or not self._deliver(message):
-                self.records.enqueue(message, self.settings.now())
-                status = "queued"
+        try:
+            for index, part in enumerate(parts):
+                part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
+                message = {"title": part_title, "text": part, "agreementId": notice.agreement_id}
+                if status == "queued" or not self._deliver(message):
+                    self.records.enqueue(message, self.settings.now())
+                    status = "queued"
+        except CloudError:  # neither sent nor queued: give the claim back, so a retry sends it
+            if notice.agreement_id:
+                try:
+                    self.records.unclaim_notice(notice.agreement_id, notice.notice_id)
+                except CloudError as error:
+                    log.error("notice %s is lost: %s", notice.notice_id, error)
+            raise
         return status
 
     def _deliver(self, message: dict) -> bool:

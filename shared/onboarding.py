@@ -1,6 +1,8 @@
 """The partner onboarding pack: what Enterprise B needs to use the role, and nothing broader."""
 from __future__ import annotations
 
+import json
+
 from shared.agreements.model import Agreement
 from shared.documents import iso, partner_policy
 
@@ -59,6 +61,9 @@ def onboarding_markdown(pack: dict) -> str:
         "```",
         "**Policy for your users** (instead of AliyunSTSAssumeRoleAccess): "
         f"`sts:AssumeRole` on `{pack['roleArn']}` only",
+        "```",
+        json.dumps(pack["partnerPolicy"], indent=2),
+        "```",
     ]
     if "externalId" in pack:
         lines.append(f"**ExternalId:** `{pack['externalId']}`")

@@ -25,7 +25,7 @@ from shared.executor import Executor
 from shared.log import get_logger
 from shared.notify import Notice, Notifier
 from shared.onboarding import onboarding_markdown, onboarding_pack
-from shared.records import OWN_PREFIXES, Records, is_agreement_key
+from shared.records import OWN_PREFIXES, Records, is_agreement_key, stamp
 from shared.state import EndedRole
 
 log = get_logger("reconcile")
@@ -64,7 +64,15 @@ class Reconciler:
         self.notifier = notifier or Notifier(settings, gateways, self.records)
 
     # ======================================================================================== intake
-    def handle_object(self, key: str, *, uploader: str | None = None) -> Outcome:
+    def handle_object(self, key: str, *, uploader: str | None = None, etag: str | None = None,
+                      removed: bool = False) -> Outcome:
+        """Converge on what `key` holds now. `uploader`, `etag` and `removed` describe the event.
+
+        The event's uploader vouches only for the content it uploaded: when the object now
+        holds something else (another ETag, or the event is a removal and the object exists
+        again), a newer event carries the right uploader. With approved uploaders configured
+        such a stale event is ignored; otherwise the content is processed as of now.
+        """
         if key.startswith(OWN_PREFIXES):
             log.info("ignoring rolepact's own object %s", key)
             return Outcome(key, None, "ignored")
@@ -72,45 +80,107 @@ class Reconciler:
             problem = Problem("(key)", f"'{key}' is not an agreement: agreements are objects under agreements/ "
                                        f"whose name ends with .json")
             return self._reject(key, None, "", [problem], "invalid")
-        found = self.gateways.store.get(key)
+        meta = self.gateways.store.head(key)
+        if meta is None:
+            return self._removed(key)
+        limit = self.settings.guardrails.max_file_bytes
+        if meta.size > limit:  # refused without reading it: the function's memory is not the bucket's size
+            problem = Problem("(file)", f"is {meta.size} bytes; at most {limit} bytes are allowed "
+                                        f"(ROLEPACT_MAX_FILE_BYTES)")
+            return self._reject(key, self.records.agreement_for_key(key), "", [problem], "invalid",
+                                upload=_upload_tag(meta.etag, meta.last_modified))
+        found = self.gateways.store.get_with_meta(key)
         if found is None:
             return self._removed(key)
+        if removed or (etag and _etag(etag) != _etag(found.etag)):
+            if self.settings.guardrails.approved_uploaders is not None:
+                log.info("event for %s is about content that has since changed; the newer upload's event decides",
+                         key)
+                return Outcome(key, None, "ignored")
+            uploader = None
+        raw, upload = found.data, _upload_tag(found.etag, found.last_modified)
         try:
-            agreement = parse_agreement(found, key=key, max_bytes=self.settings.guardrails.max_file_bytes)
+            agreement = parse_agreement(raw, key=key, max_bytes=limit)
         except AgreementRejected as rejected:
-            return self._reject(key, read_agreement_id(found), _digest(found), rejected.problems, rejected.reason)
-        return self._intake(agreement, uploader, found)
+            agreement_id = read_agreement_id(raw) or self.records.agreement_for_key(key)
+            return self._reject(key, agreement_id, _digest(raw), rejected.problems, rejected.reason, upload=upload)
+        return self._intake(agreement, uploader, raw, upload)
 
-    def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes) -> Outcome:
+    def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes, upload: str = "") -> Outcome:
         now = self.settings.now()
+        key = agreement.source_key
         status = self.records.status(agreement.agreement_id)
         applied = _applied_agreement(status)
-        same_file = status is not None and status.get("sourceKey") == agreement.source_key
-        is_new_revision = not (same_file and status.get("digest") == agreement.digest and applied is not None)
+        same_file = status is not None and status.get("sourceKey") == key
+        is_new_revision = not (same_file and status.get("digest") == agreement.digest and applied is not None
+                               and status.get("state") in APPLIED_STATES)
         problems = check_guardrails(agreement, self.settings, uploader=uploader, now=now,
                                     is_new_revision=is_new_revision)
-        if applied is not None and same_file and applied.role_name != agreement.role_name:
+        if applied is not None and same_file and applied.role_name != agreement.role_name \
+                and status.get("state") in APPLIED_STATES:
             problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
                                                  f"'{applied.role_name}'); end this agreement and create a new one"))
         if problems:
-            return self._reject(agreement.source_key, agreement.agreement_id, agreement.digest, problems, "guardrail")
-        holder = self.records.claim(agreement.agreement_id, agreement.source_key)
+            return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
+        if is_new_revision:
+            problems = self._unknown_system_policies(agreement)
+            if problems:
+                return self._reject(key, agreement.agreement_id, agreement.digest, problems, "invalid", upload=upload)
+        previous_id = self.records.agreement_for_key(key)
+        if previous_id is not None and previous_id != agreement.agreement_id:
+            held = self.records.status(previous_id)
+            if held is not None and held.get("sourceKey") == key and held.get("state") in APPLIED_STATES:
+                problem = Problem("agreementId", f"this file holds agreement '{previous_id}', and an agreement's id "
+                                                 f"cannot be changed; delete the file to end '{previous_id}', then "
+                                                 f"upload '{agreement.agreement_id}' as a new file")
+                return self._reject(key, previous_id, agreement.digest, [problem], "conflict", upload=upload)
+        if applied is not None and not same_file and status.get("state") in APPLIED_STATES:
+            # The id is live from another file. If that file still exists, this one is a duplicate;
+            # if it is gone (its deletion event is still on its way), end what it granted first.
+            other = status.get("sourceKey")
+            if other and self.gateways.store.head(other) is not None:
+                problem = Problem("agreementId", f"agreement id '{agreement.agreement_id}' is already used by "
+                                                 f"{other}; each agreement needs its own id")
+                return self._reject(key, agreement.agreement_id, agreement.digest, [problem], "conflict",
+                                    upload=upload)
+            self.end(agreement.agreement_id, "deleted")
+            status = self.records.status(agreement.agreement_id)
+            applied = _applied_agreement(status)
+        holder = self.records.claim(agreement.agreement_id, key)
         if holder is not None:
             problem = Problem("agreementId", f"agreement id '{agreement.agreement_id}' is already used by {holder}; "
                                              f"each agreement needs its own id")
-            return self._reject(agreement.source_key, agreement.agreement_id, agreement.digest, [problem], "conflict")
-        self.records.remember_key(agreement.source_key, agreement.agreement_id)
+            return self._reject(key, agreement.agreement_id, agreement.digest, [problem], "conflict", upload=upload)
+        self.records.remember_key(key, agreement.agreement_id)
         target = target_for(agreement, now)
         try:
             converged = self.executor.converge(target)
         except (CloudError, NotConverged) as error:
             return self._failed(agreement, status, applied, error, raw)
         if converged.refusal is not None:
-            return self._reject(agreement.source_key, agreement.agreement_id, agreement.digest,
-                                [converged.refusal], "conflict")
+            return self._reject(key, agreement.agreement_id, agreement.digest, [converged.refusal], "conflict",
+                                upload=upload)
         if isinstance(target, EndedRole):  # uploaded already expired and not refused (not a new revision)
             return self._record_end(agreement.agreement_id, status, converged.applied, "expired")
         return self._record_applied(agreement, status, converged.applied, raw, uploader, now)
+
+    def _unknown_system_policies(self, agreement: Agreement) -> list[Problem]:
+        """System policies RAM does not have: refused before any write, not half-way through provisioning."""
+        problems = []
+        for i, policy in enumerate(agreement.policies):
+            if policy.type != "System":
+                continue
+            try:
+                found = self.gateways.ram.get_policy(policy.name, "System")
+            except CloudError as error:
+                if error.code.startswith("NoPermission") or error.code.startswith("Forbidden"):
+                    log.warning("cannot check system policies (%s); attaching will tell", error.code)
+                    return []
+                raise
+            if found is None:
+                problems.append(Problem(f"policies[{i}].name", f"RAM has no system policy named {policy.name!r}; "
+                                                              f"check the spelling (e.g. AliyunECSFullAccess)"))
+        return problems
 
     def _removed(self, key: str) -> Outcome:
         agreement_id = self.records.agreement_for_key(key)
@@ -187,12 +257,20 @@ class Reconciler:
         previous = _applied_agreement(status)
         state = "scheduled" if agreement.starts_at and now < agreement.starts_at else "active"
         pack = onboarding_pack(agreement, self.settings.region)
-        unchanged = (previous is not None and status.get("digest") == agreement.digest
-                     and status.get("state") == state and not applied_actions and not status.get("lastUpload", {}).get("errors"))
-        if unchanged:
+        same = (previous is not None and status.get("digest") == agreement.digest
+                and status.get("state") == state and not applied_actions)
+        if same and not (status.get("lastUpload") or {}).get("errors"):
             return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
+        if same:  # the applied file uploaded again after a refused amendment: nothing to grant or announce
+            self.records.put_status(agreement.agreement_id, dict(
+                status, updatedAt=iso(now), lastUpload={"digest": agreement.digest, "at": iso(now),
+                                                        "result": "applied", "uploader": uploader}))
+            return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
+        kind = "granted" if previous is None or status.get("state") not in APPLIED_STATES else "amended"
+        revision = int((status or {}).get("revision") or 0) + 1  # names this grant/amendment's notices
         record = dict(status or {})
         record.update(
+            revision=revision,
             agreementId=agreement.agreement_id, state=state, sourceKey=agreement.source_key,
             digest=agreement.digest, agreementText=raw.decode("utf-8"),
             roleArn=pack["roleArn"], partnerAccountId=agreement.partner.account_id,
@@ -204,17 +282,18 @@ class Reconciler:
         record.setdefault("firstAppliedAt", iso(now))
         record.pop("ended", None)
         self._append_history(record, applied_actions, now)
-        self.records.put_status(agreement.agreement_id, record)
+        # The status record is written last: until it names this revision, a retried run (after a
+        # crash or a failed write) is not "unchanged" and schedules and notifies again — idempotently.
         self._schedule(agreement, now)
-        kind = "granted" if previous is None or status.get("state") not in APPLIED_STATES else "amended"
         changes = "\n".join(f"- {a.describe()[:300]}" for a in applied_actions) or "- (no RAM change needed)"
-        self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}",
-                     f"Agreement {agreement.agreement_id} {kind}",
+        self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}:{revision}", strict=True, title=
+                     f"Agreement {agreement.agreement_id} {kind}", text=
                      f"**{agreement.partner.display}** ({agreement.partner.account_id}) may assume "
                      f"**{agreement.role_name}** in {agreement.owner.display} "
                      f"{'from ' + iso(agreement.starts_at) + ' ' if agreement.starts_at else ''}"
                      f"until {iso(agreement.expires_at)}.\n\nRAM changes:\n{changes}\n\n"
                      f"### Onboarding for {agreement.partner.display}\n\n{onboarding_markdown(pack)}")
+        self.records.put_status(agreement.agreement_id, record)
         return Outcome(agreement.source_key, agreement.agreement_id, "applied", state,
                        [a.describe() for a in applied_actions])
 
@@ -223,34 +302,38 @@ class Reconciler:
         record = dict(status, state="ended", updatedAt=iso(now), failures=None,
                       ended={"at": iso(now), "reason": reason, "removed": [a.describe() for a in removed]})
         self._append_history(record, removed, now)
-        self.records.put_status(agreement_id, record)
-        self.records.release(agreement_id)
         applied = _applied_agreement(status)
         what = {"expired": "expired", "deleted": "ended: its file was deleted",
                 "revoked": "revoked by the kill switch"}.get(reason, f"ended ({reason})")
         evidence = "\n".join(f"- {a.describe()}" for a in removed) or "- nothing was left to remove"
-        self._notice(agreement_id, f"ended:{status.get('digest')}",
+        # Notice and claim first, the status record last: a run that fails before the record says
+        # "ended" is retried in full (RAM is already converged then, the notice deduplicated).
+        self._notice(agreement_id, f"ended:{status.get('digest')}:{status.get('revision') or 0}",
                      f"Agreement {agreement_id} {what.split(':')[0]}",
                      f"Agreement **{agreement_id}** {what} at {iso(now)}. "
                      f"{applied.partner.display if applied else 'The partner'} can no longer use "
-                     f"**{status.get('roleArn')}** ({status.get('onExpiry')}).\n\nRemoved:\n{evidence}")
+                     f"**{status.get('roleArn')}** ({status.get('onExpiry')}).\n\nRemoved:\n{evidence}", strict=True)
+        self.records.release(agreement_id)
+        self.records.put_status(agreement_id, record)
         return Outcome(status.get("sourceKey"), agreement_id, "ended", "ended", [a.describe() for a in removed])
 
     def _reject(self, key: str, agreement_id: str | None, digest: str, problems: list[Problem],
-                reason: str) -> Outcome:
+                reason: str, *, upload: str = "") -> Outcome:
+        """Record and notify a refusal; RAM is not touched. `upload` identifies this upload of `key`
+        (ETag and time), so that redeliveries notify once but a later identical upload notifies again."""
         now = self.settings.now()
         errors = [p.to_dict() for p in problems]
         status = self.records.status(agreement_id) if agreement_id else None
-        upload = {"digest": digest, "at": iso(now), "result": "rejected", "reason": reason, "errors": errors}
+        last_upload = {"digest": digest, "at": iso(now), "result": "rejected", "reason": reason, "errors": errors}
         if status is not None and status.get("sourceKey") == key:
             if status.get("state") in APPLIED_STATES:  # a refused amendment: the applied revision stays
-                record = dict(status, lastUpload=upload, updatedAt=iso(now))
+                record = dict(status, lastUpload=last_upload, updatedAt=iso(now))
             else:
-                record = dict(status, state="rejected", errors=errors, lastUpload=upload, updatedAt=iso(now))
+                record = dict(status, state="rejected", errors=errors, lastUpload=last_upload, updatedAt=iso(now))
             self.records.put_status(agreement_id, record)
         elif agreement_id is not None and status is None:
             self.records.put_status(agreement_id, {"agreementId": agreement_id, "state": "rejected", "sourceKey": key,
-                                                   "digest": digest, "errors": errors, "lastUpload": upload,
+                                                   "digest": digest, "errors": errors, "lastUpload": last_upload,
                                                    "updatedAt": iso(now)})
         else:  # no usable id, or the id belongs to another file: file it under the key
             self.records.put_file_status(key, {"sourceKey": key, "agreementId": agreement_id, "state": "rejected",
@@ -258,9 +341,9 @@ class Reconciler:
         log.warning("rejected %s: %s", key, "; ".join(str(p) for p in problems),
                     extra={"agreementId": agreement_id, "reason": reason})
         lines = "\n".join(f"- `{p.path}`: {p.message}" for p in problems)
-        self._notice(agreement_id or f"_file-{digest[:16] or 'none'}", f"rejected:{key}:{digest}",
+        self._notice(agreement_id or "_files", f"rejected:{key}:{digest}:{upload}",
                      f"Agreement file rejected: {key}",
-                     f"**{key}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}")
+                     f"**{key}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}", strict=True)
         return Outcome(key, agreement_id, "rejected", status.get("state") if status else "rejected", problems=errors)
 
     def _failed(self, agreement: Agreement, status: dict | None, previous: Agreement | None, error: Exception,
@@ -284,7 +367,7 @@ class Reconciler:
                           lastUpload=upload, updatedAt=iso(now))
         self.records.put_status(agreement.agreement_id, record)
         log.error("agreement %s failed: %s", agreement.agreement_id, error, extra={"agreementId": agreement.agreement_id})
-        self._notice(agreement.agreement_id, f"failed:{agreement.digest}:{detail.get('code')}",
+        self._notice(agreement.agreement_id, f"failed:{agreement.digest}:{(status or {}).get('revision') or 0}",
                      f"Agreement {agreement.agreement_id} failed",
                      f"Applying **{agreement.source_key}** failed: `{detail.get('code')}` {detail.get('message')}\n\n"
                      + ("It will be retried." if retryable else
@@ -341,10 +424,15 @@ class Reconciler:
                              f"`{agreement.source_key}` and upload it again.")
                 break  # only the nearest notice is due
 
-    def _notice(self, agreement_id: str | None, notice_id: str, title: str, text: str) -> None:
+    def _notice(self, agreement_id: str | None, notice_id: str, title: str, text: str, *,
+                strict: bool = False) -> None:
+        """Send a notice at most once. `strict`: a retryable failure (the bucket throttling) is raised,
+        for callers that write their status record after the notice and are retried by FC."""
         try:
             self.notifier.send(Notice(agreement_id, notice_id, title, f"### {title}\n\n{text}\n\n— rolepact"))
         except CloudError as error:  # the bucket itself failing must not hide the RAM outcome
+            if strict and error.retryable:
+                raise
             log.error("could not record notice %s: %s", notice_id, error)
 
 
@@ -360,3 +448,12 @@ def _applied_agreement(status: dict | None) -> Agreement | None:
 
 def _digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+def _etag(value: str | None) -> str:
+    return (value or "").strip().strip('"').upper()
+
+
+def _upload_tag(etag: str | None, last_modified: datetime | None) -> str:
+    """One upload of a key: its ETag and time (a redelivered event reads the same object)."""
+    return f"{_etag(etag)}@{stamp(last_modified) if last_modified else ''}"
