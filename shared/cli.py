@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--partner", required=True, help="partner account id")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(run=cmd_revoke)
+
+    from shared.local.commands import add_local_commands
+
+    add_local_commands(commands)
     return parser
 
 

@@ -25,7 +25,7 @@ from shared.executor import Executor
 from shared.log import get_logger
 from shared.notify import Notice, Notifier
 from shared.onboarding import onboarding_markdown, onboarding_pack
-from shared.records import OWN_PREFIXES, Records, is_agreement_key, stamp
+from shared.records import CONTROL_REVOKE, OWN_PREFIXES, Records, is_agreement_key, stamp
 from shared.state import EndedRole
 
 log = get_logger("reconcile")
@@ -120,6 +120,10 @@ class Reconciler:
                 and status.get("state") in APPLIED_STATES:
             problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
                                                  f"'{applied.role_name}'); end this agreement and create a new one"))
+        if self.gateways.store.head(f"{CONTROL_REVOKE}{agreement.partner.account_id}") is not None:
+            problems.append(Problem("partner.accountId", f"partner {agreement.partner.account_id} is revoked by the "
+                                                         f"kill switch ({CONTROL_REVOKE}{agreement.partner.account_id}"
+                                                         f"); delete that object to allow new agreements"))
         if problems:
             return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
         if is_new_revision:
