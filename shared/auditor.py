@@ -9,7 +9,13 @@ Classes:
                      cross-account access no agreement covers
 
 `report` mode only reports. `fix` mode restores drifted roles to their agreement and ends
-orphans and expired roles through the planner; unmanaged roles are only ever reported.
+expired roles through the same reconcile routine as the timers (so the status record and
+the notices tell what was done), and removes orphans through the planner; unmanaged roles
+are only ever reported, never written to.
+
+Roles are classified from ListRoles (the description carries rolepact's ownership mark) with
+bounded concurrency: an unmanaged role costs one GetRole (its trust policy), a managed one
+the executor's usual read of the role and its policies.
 """
 from __future__ import annotations
 
@@ -24,12 +30,16 @@ from shared.log import get_logger
 from shared.notify import Notice
 from shared.planner import plan
 from shared.reconcile import Reconciler, _applied_agreement
-from shared.records import stamp
+from shared.records import CLAIMS, stamp
 
 log = get_logger("auditor")
 AUDIT_PREFIX = "audit/roles/"
 AUDITOR_STATE = "state/auditor.json"
 DIGEST_EVERY = timedelta(hours=24)
+# An agreement's first provision creates the role before its status record exists: a marked role
+# without a status whose claim is younger than this is being provisioned, not an orphan to remove.
+ORPHAN_GRACE = timedelta(minutes=15)
+APPLIED_STATES = ("active", "scheduled")
 SEVERITY = {"in-sync": "info", "drifted": "high", "orphan": "medium", "expired-present": "high",
             "external-unmanaged": "high"}
 
@@ -61,6 +71,7 @@ class AuditReport:
     mode: str
     findings: list[Finding]
     key: str = ""
+    errors: list[dict] = field(default_factory=list)  # roles that could not be audited this run
 
     def counts(self) -> dict:
         counts: dict[str, int] = {}
@@ -70,7 +81,7 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return {"at": self.at, "mode": self.mode, "summary": self.counts(),
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "errors": self.errors}
 
 
 def external_principals(trust: dict | None, owner_account: str) -> list[str]:
@@ -100,59 +111,81 @@ class RoleAuditor:
         self.executor = self.reconciler.executor
 
     def run(self) -> AuditReport:
+        from shared.enforcer import run_bounded
+
         now = self.settings.now()
-        statuses = {i: self.records.status(i) or {} for i in self.records.iter_status_ids()}
-        findings = [self._classify(summary.name, statuses, now) for summary in self.gateways.ram.iter_roles()]
+        limit = self.settings.max_concurrency
+        ids = list(self.records.iter_status_ids())
+        statuses = {i: status or {} for i, status in zip(ids, run_bounded(self.records.status, ids, limit))}
+        roles = list(self.gateways.ram.iter_roles())
+        errors: list[dict] = []
+
+        def classify(summary) -> Finding | None:
+            try:
+                return self._classify(summary, statuses, now)
+            except Exception as error:  # reported, and retried at the next run
+                log.error("could not audit role %s: %s", summary.name, error)
+                errors.append({"role": summary.name, "error": f"{type(error).__name__}: {error}"})
+                return None
+
+        findings = run_bounded(classify, roles, limit)
         findings = [f for f in findings if f is not None]
-        findings += self._missing_roles(statuses, {f.role.lower() for f in findings}, now)
+        findings += self._missing_roles(statuses, {r.name.lower() for r in roles}, now)
         if self.settings.remediation == "fix":
-            for finding in findings:
-                self._fix(finding, statuses, now)
+            run_bounded(lambda finding: self._fix(finding, statuses, now), findings, limit)
         self._keep_schedule(statuses, now)
-        report = AuditReport(iso(now), self.settings.remediation, findings)
+        report = AuditReport(iso(now), self.settings.remediation, findings, errors=errors)
         report.key = f"{AUDIT_PREFIX}{stamp(now)}.json"
         self.gateways.store.put_json(report.key, report.to_dict())
         self._notify(report, now)
         return report
 
     # -- classification -------------------------------------------------------------------------------
-    def _classify(self, name: str, statuses: dict, now: datetime) -> Finding | None:
-        role = self.gateways.ram.get_role(name)
-        if role is None:  # deleted while we listed
-            return None
-        owner = marked_agreement(role.description)
+    def _classify(self, summary, statuses: dict, now: datetime) -> Finding | None:
+        name = summary.name
+        owner = marked_agreement(summary.description)
         if owner is None:
-            external = external_principals(role.trust, self.settings.account_id)
-            if external:
-                return Finding(name, role.arn, "external-unmanaged", None,
-                               [f"trusts {p}" for p in external] + ["no rolepact agreement covers this access"])
-            return None
+            role = self.gateways.ram.get_role(name)
+            if role is None:  # deleted while we listed
+                return None
+            if marked_agreement(role.description) is None:
+                external = external_principals(role.trust, self.settings.account_id)
+                if external:
+                    return Finding(name, role.arn, "external-unmanaged", None,
+                                   [f"trusts {p}" for p in external] + ["no rolepact agreement covers this access"])
+                return None
+            owner = marked_agreement(role.description)
         status = statuses.get(owner) or {}
         applied = _applied_agreement(status)
         if applied is None or status.get("state") in (None, "rejected") or applied.role_name.lower() != name.lower():
-            return Finding(name, role.arn, "orphan", owner, [f"marked for agreement '{owner}', which has no applied "
-                                                             f"revision owning this role"])
+            details = [f"marked for agreement '{owner}', which has no applied revision owning this role"]
+            if applied is not None and status.get("state") in APPLIED_STATES:
+                details.append(f"agreement '{owner}' is live with role '{applied.role_name}': this mark was copied "
+                               f"by hand; review it (never removed automatically)")
+            return Finding(name, summary.arn, "orphan", owner, details)
         if status.get("state") == "ended" or now >= applied.expires_at:
             target = ended_role(owner, applied.role_name, applied.owner.account_id, applied.on_expiry)
             leftover = plan(target, self.executor.read(target))
             if leftover.actions:
                 what = "the partner can still assume it" if applied.on_expiry == ON_EXPIRY_REMOVE_TRUST else "it still exists"
-                return Finding(name, role.arn, "expired-present", owner,
+                return Finding(name, summary.arn, "expired-present", owner,
                                [f"agreement ended/expired at {iso(applied.expires_at)} but {what}"]
                                + [a.describe() for a in leftover.actions])
-            return Finding(name, role.arn, "in-sync", owner, ["ended as agreed"])
+            return Finding(name, summary.arn, "in-sync", owner, ["ended as agreed"])
         desired = desired_role(applied)
         drift = plan(desired, self.executor.read(desired))
+        if drift.refusal is not None:  # the role is no longer marked as this agreement's
+            return Finding(name, summary.arn, "drifted", owner, [drift.refusal.message])
         if drift.actions:
-            return Finding(name, role.arn, "drifted", owner, [_explain(a) for a in drift.actions])
-        return Finding(name, role.arn, "in-sync", owner)
+            return Finding(name, summary.arn, "drifted", owner, [_explain(a) for a in drift.actions])
+        return Finding(name, summary.arn, "in-sync", owner)
 
     def _missing_roles(self, statuses: dict, seen: set[str], now: datetime) -> list[Finding]:
         """Applied agreements whose role is gone (deleted by hand): drift too."""
         findings = []
         for agreement_id, status in statuses.items():
             applied = _applied_agreement(status)
-            if applied is None or status.get("state") not in ("active", "scheduled") or now >= applied.expires_at:
+            if applied is None or status.get("state") not in APPLIED_STATES or now >= applied.expires_at:
                 continue
             if applied.role_name.lower() not in seen:
                 findings.append(Finding(applied.role_name, status.get("roleArn", ""), "drifted", agreement_id,
@@ -161,28 +194,56 @@ class RoleAuditor:
 
     # -- remediation -----------------------------------------------------------------------------------
     def _fix(self, finding: Finding, statuses: dict, now: datetime) -> None:
-        if finding.classification in ("in-sync", "external-unmanaged"):
+        if finding.classification in ("in-sync", "external-unmanaged") or finding.agreement_id is None:
             return  # unmanaged roles are only ever reported
         try:
-            applied = _applied_agreement(statuses.get(finding.agreement_id) or {})
-            if finding.classification == "orphan" or applied is None:
-                target = ended_role(finding.agreement_id, finding.role, self.settings.account_id)
-            elif finding.classification == "expired-present":
-                target = ended_role(finding.agreement_id, applied.role_name, applied.owner.account_id, applied.on_expiry)
-            else:
-                target = desired_role(applied)
+            if finding.classification == "orphan":
+                finding.remediation = self._remove_orphan(finding, now)
+                return
+            status = statuses.get(finding.agreement_id) or {}
+            applied = _applied_agreement(status)
+            if applied is not None and status.get("state") in APPLIED_STATES:
+                # drift, a role deleted by hand, or an expiry the enforcer missed: the timers' own
+                # routine, so the status record and the notices tell what happened
+                outcome = self.reconciler.reconcile(finding.agreement_id)
+                finding.remediation = list(outcome.actions) or ([f"refused: {outcome.problems}"]
+                                                                 if outcome.problems else [])
+                return
+            if applied is None:
+                return
+            target = ended_role(finding.agreement_id, applied.role_name, applied.owner.account_id, applied.on_expiry)
             converged = self.executor.converge(target)
             finding.remediation = [a.describe() for a in converged.applied]
             if converged.refusal is not None:
                 finding.remediation = [f"refused: {converged.refusal}"]
         except (CloudError, NotConverged) as error:
             finding.remediation = [f"failed: {error}"]
+        except Exception as error:  # one role's trouble must not end the audit of the others
+            log.exception("could not remediate %s", finding.role)
+            finding.remediation = [f"failed: {type(error).__name__}: {error}"]
+
+    def _remove_orphan(self, finding: Finding, now: datetime) -> list[str]:
+        """End an orphan role through the planner — unless it may not be one after all."""
+        status = self.records.status(finding.agreement_id) or {}  # read again: intake may have just written it
+        applied = _applied_agreement(status)
+        if applied is not None and status.get("state") in APPLIED_STATES:
+            if applied.role_name.lower() == finding.role.lower():
+                return ["skipped: its agreement was applied meanwhile"]
+            return ["skipped: the mark names a live agreement with another role (review by hand)"]
+        if not status:
+            claim = self.gateways.store.head(f"{CLAIMS}{finding.agreement_id}.json")
+            if claim is not None and claim.last_modified and claim.last_modified > now - ORPHAN_GRACE:
+                return ["skipped: its agreement is being provisioned right now"]
+        converged = self.executor.converge(ended_role(finding.agreement_id, finding.role, self.settings.account_id))
+        if converged.refusal is not None:
+            return [f"refused: {converged.refusal}"]
+        return [a.describe() for a in converged.applied]
 
     def _keep_schedule(self, statuses: dict, now: datetime) -> None:
         """Self-healing: an active agreement past expiry gets an expire marker the enforcer will act on."""
         for agreement_id, status in statuses.items():
             applied = _applied_agreement(status)
-            if applied is not None and status.get("state") in ("active", "scheduled") and now >= applied.expires_at:
+            if applied is not None and status.get("state") in APPLIED_STATES and now >= applied.expires_at:
                 self.records.schedule(agreement_id, applied.expires_at, "expire")
 
     # -- reporting --------------------------------------------------------------------------------------
@@ -190,6 +251,8 @@ class RoleAuditor:
         state = self.gateways.store.get_json(AUDITOR_STATE) or {}
         previous = set(state.get("findings") or [])
         current = {f.identity for f in report.findings if f.classification != "in-sync"}
+        unaudited = {e["role"] for e in report.errors}  # not seen this run: not resolved either
+        current |= {identity for identity in previous if identity.split("|", 1)[0] in unaudited}
         new, resolved = sorted(current - previous), sorted(previous - current)
         digest_due = not state.get("lastDigestAt") or state["lastDigestAt"] <= iso(now - DIGEST_EVERY)
         title = None

@@ -1,0 +1,139 @@
+"""Issue #5, fan-out: more agreements due than one invocation should handle go to reconcile_worker by
+asynchronous fc2 invocation (FC's async queue of the fake), with leases, FC retries and the
+on-failure destination."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from timer_support import (A, T0, agreement, bucket_keys, clock, fake, invocations, leftovers,  # noqa: F401
+                           make_timer_stage, provision, tick_at, titled, trail_events)
+
+FANOUT = {"ROLEPACT_FANOUT_THRESHOLD": "3", "ROLEPACT_FANOUT_BATCH_SIZE": "2"}
+EXPIRES = T0 + timedelta(days=2)
+IDS = [f"partner-ops-{n:02d}" for n in range(10)]
+
+
+def ten_due(fake, **environment):
+    """10 agreements expiring within the same minute."""
+    stage = make_timer_stage(fake, {**FANOUT, **environment})
+    assert (stage.settings.fanout_threshold, stage.settings.fanout_batch_size) == (3, 2)
+    for n, agreement_id in enumerate(IDS):
+        provision(stage, agreement(agreement_id, expires=EXPIRES + timedelta(seconds=3 * n)))
+    return stage
+
+
+def batches(stage) -> list[list[str]]:
+    return [json.loads(i.payload)["agreementIds"] for i in invocations(stage, "reconcile_worker") if i.attempt == 1]
+
+
+def deleted_roles(stage) -> Counter:
+    events = trail_events(stage, stage.owner, "DeleteRole", T0, EXPIRES + timedelta(hours=1))
+    return Counter(json.dumps(e.get("requestParameters") or {}) for e in events if e.get("errorCode") in (None, ""))
+
+
+def all_ended(stage) -> bool:
+    return all(stage.status(i)["state"] == "ended" for i in IDS)
+
+
+def test_ten_due_fan_out_to_workers_through_fc(fake, clock):
+    stage = ten_due(fake)
+    deletes = stage.cloud.calls.count("DeleteRole", service="ram")
+    tick_at(stage, clock, EXPIRES + timedelta(seconds=50))
+
+    workers = invocations(stage, "reconcile_worker")
+    assert len(workers) == 5 and all(w.ok and w.invocation_type == "Async" for w in workers)
+    assert sorted(i for batch in batches(stage) for i in batch) == IDS
+    assert all(len(batch) == 2 for batch in batches(stage))
+    assert all_ended(stage)
+    assert leftovers(stage) == (set(), set())
+    assert stage.cloud.calls.count("DeleteRole", service="ram") - deletes == 10
+    assert len(deleted_roles(stage)) == 10 and set(deleted_roles(stage).values()) == {1}  # each role once
+    assert len(titled(stage, "expired")) == 10
+    assert bucket_keys(stage, "state/leases/") == [] and bucket_keys(stage, "schedule/") == []
+
+    tick_at(stage, clock, EXPIRES + timedelta(minutes=2))  # nothing left: no more workers, no writes
+    assert len(invocations(stage, "reconcile_worker")) == 5
+    assert stage.cloud.calls.count("DeleteRole", service="ram") - deletes == 10
+
+
+def test_leases_prevent_double_dispatch(fake, clock):
+    stage = ten_due(fake)
+    clock.move_to(EXPIRES + timedelta(seconds=50))
+    stage.fc.fire_due_timers()
+    stage.fc.run_pending(max_rounds=1)  # the enforcer ran and queued 5 batches; no worker ran yet
+    assert stage.fc.pending == 5 and len(bucket_keys(stage, "state/leases/")) == 5
+
+    clock.move_to(EXPIRES + timedelta(minutes=1, seconds=50))  # the next tick, while the batches wait
+    result = stage.fc.invoke_sync(A, stage.wiring.service_name, "expiry_enforcer", json.dumps(
+        {"triggerTime": "2027-03-03T09:01:20Z", "triggerName": "every-minute", "payload": ""}).encode())
+    report = json.loads(result.body)
+    assert report["due"] == 10 and report["leased"] == 10 and report["dispatched"] == [] and not report["processed"]
+    assert stage.fc.pending == 5
+
+    stage.deliver()
+    assert len(invocations(stage, "reconcile_worker")) == 5 and all_ended(stage)
+    assert stage.cloud.calls.count("DeleteRole", service="ram") == 10
+
+
+def test_a_worker_failing_twice_then_succeeding_converges(fake, clock):
+    stage = ten_due(fake, ROLEPACT_MAX_ATTEMPTS="1")  # no retry inside the gateway: FC's retry must do it
+    # batches run one after the other; the last batch's second DeleteRole and its first retry fail
+    fault = stage.cloud.faults.fail("DeleteRole", service="ram", nth=10, times=2, code="InternalError")
+    tick_at(stage, clock, EXPIRES + timedelta(seconds=50))
+
+    assert fault.fired == 2
+    attempts = Counter(json.dumps(json.loads(i.payload)["agreementIds"]) for i in invocations(stage, "reconcile_worker"))
+    assert sorted(attempts.values()) == [1, 1, 1, 1, 3]  # one batch: failed, failed, succeeded
+    [flaky] = [i for i in invocations(stage, "reconcile_worker") if i.attempt == 3]
+    assert flaky.ok and not stage.fc.failed_invocations
+    assert all_ended(stage) and leftovers(stage) == (set(), set())
+    assert stage.cloud.calls.count("DeleteRole", service="ram", ok=True) == 10
+    assert len(deleted_roles(stage)) == 10 and set(deleted_roles(stage).values()) == {1}
+    assert len(titled(stage, "expired")) == 10
+    assert not titled(stage, "failed after all retries")
+
+
+def test_a_batch_failing_every_retry_reaches_the_destination_and_the_next_ticks_finish_it(fake, clock):
+    stage = ten_due(fake, ROLEPACT_MAX_ATTEMPTS="1")
+    stage.cloud.faults.fail("DeleteRole", service="ram", nth=10, times=4, code="InternalError")  # 1 + 3 FC retries
+    tick_at(stage, clock, EXPIRES + timedelta(seconds=50))
+
+    [failed_batch] = [i for i in invocations(stage, "expiry_enforcer") if i.source == "destination"]
+    assert failed_batch.ok
+    destination = json.loads(failed_batch.payload)
+    stuck_batch = json.loads(destination["requestPayload"])["agreementIds"]
+    assert destination["requestContext"]["approximateInvokeCount"] == 4
+    [report] = titled(stage, "failed after all retries")
+    assert all(i in report["text"] for i in stuck_batch)
+    stuck = [i for i in IDS if stage.status(i)["state"] != "ended"]
+    assert len(stuck) == 1 and stuck[0] in stuck_batch
+    assert len(titled(stage, f"Agreement {stuck[0]} keeps failing")) == 1  # 3 failures in a row (default)
+
+    tick_at(stage, clock, EXPIRES + timedelta(minutes=2))  # still leased: nobody touches it
+    assert stage.status(stuck[0])["state"] == "active"
+    assert len(invocations(stage, "reconcile_worker")) == 4 + 4
+
+    tick_at(stage, clock, EXPIRES + timedelta(minutes=6, seconds=30))  # the lease ended: this tick finishes it
+    assert all_ended(stage) and leftovers(stage) == (set(), set())
+    assert len(titled(stage, "failed after all retries")) == 1
+    assert len(titled(stage, f"Agreement {stuck[0]} keeps failing")) == 1
+    assert len(deleted_roles(stage)) == 10 and set(deleted_roles(stage).values()) == {1}
+    # a redelivered destination event is not reported again
+    stage.fc.invoke_async(A, stage.wiring.service_name, "expiry_enforcer", failed_batch.payload, source="destination")
+    stage.deliver()
+    assert len(titled(stage, "failed after all retries")) == 1
+
+
+@pytest.mark.parametrize("crash_at", ["DetachPolicyFromRole", "DeleteRole"])
+def test_a_crashed_worker_is_retried_by_fc(fake, clock, crash_at):
+    stage = ten_due(fake)
+    stage.cloud.faults.crash_after(crash_at, service="ram", nth=3)
+    tick_at(stage, clock, EXPIRES + timedelta(seconds=50))
+    crashed = [i for i in invocations(stage, "reconcile_worker") if not i.ok]
+    assert len(crashed) == 1 and crashed[0].error_type == "FakeCrash"
+    assert all_ended(stage) and leftovers(stage) == (set(), set())
+    assert len(deleted_roles(stage)) == 10
+    assert len(titled(stage, "expired")) == 10
