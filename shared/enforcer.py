@@ -158,7 +158,8 @@ class Enforcer:
             return True
 
         ids = sorted(due)
-        results = run_bounded(one, ids, self.settings.max_concurrency)
+        with self.reconciler.notifier.batched():  # a mass expiry becomes one digest, not a flood
+            results = run_bounded(one, ids, self.settings.max_concurrency)
         return ([i for i, good in zip(ids, results) if good], [i for i, good in zip(ids, results) if not good])
 
     def claim_tick(self, trigger_time: str) -> bool:

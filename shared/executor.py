@@ -101,7 +101,7 @@ class Executor:
         else:
             raise TypeError(f"unknown action {action!r}")
 
-    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None) -> Convergence:
+    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None) -> Convergence:
         """Plan and apply until nothing is left to do; stop at a refusal.
 
         A round that applies every action without surprises is trusted (no re-read), so a
@@ -116,6 +116,8 @@ class Executor:
                 return result
             if not current.actions:
                 return result
+            if on_plan is not None and result.rounds == 1:
+                on_plan(current.actions)
             stale = False
             for action in current.actions:
                 try:

@@ -7,6 +7,7 @@ tick. Every message contains "rolepact", the keyword to configure on the robot.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from shared.errors import CloudError
@@ -51,6 +52,27 @@ class Notifier:
         self.settings = settings
         self.gateways = gateways
         self.records = records
+        self._batch: list[Notice] | None = None
+        self._backlog: bool | None = None  # is the outbox non-empty? (read once per instance)
+
+    @contextmanager
+    def batched(self, threshold: int = 5):
+        """Collect notices; on exit send them one by one, or — when there are more than
+        `threshold` (a mass expiry) — as one digest, so the robot's 20-a-minute limit is not
+        flooded. Each notice is still claimed once, so a digest never repeats one."""
+        self._batch = []
+        try:
+            yield
+        finally:
+            collected, self._batch = self._batch, None
+            if len(collected) <= threshold:
+                for notice in collected:
+                    self._send_claimed(notice)
+            else:
+                title = f"rolepact: {len(collected)} agreements changed"
+                lines = [f"- **{n.title}**" + (f" ({n.agreement_id})" if n.agreement_id else "") for n in collected]
+                self._send_claimed(Notice(None, "digest", title, f"### {title}\n\n" + "\n".join(lines)
+                                          + "\n\nDetails are in each agreement's status record.\n\n— rolepact"))
 
     @property
     def enabled(self) -> bool:
@@ -63,6 +85,12 @@ class Notifier:
         log.info("notice %s: %s", notice.notice_id, notice.title, extra={"agreementId": notice.agreement_id})
         if not self.enabled:
             return "disabled"
+        if self._batch is not None:
+            self._batch.append(notice)
+            return "batched"
+        return self._send_claimed(notice)
+
+    def _send_claimed(self, notice: Notice) -> str:
         title = notice.title if "rolepact" in notice.title else f"rolepact: {notice.title}"
         parts = split_markdown(notice.text)
         status = "sent"
@@ -83,6 +111,10 @@ class Notifier:
         return status
 
     def _deliver(self, message: dict) -> bool:
+        if self._backlog is None:
+            self._backlog = bool(self.records.outbox(1))
+        if self._backlog:  # older messages wait in the outbox: keep the order, don't spend a slot
+            return False
         try:
             self.gateways.dingtalk.send_markdown(message["title"], message["text"])
             return True
@@ -95,9 +127,13 @@ class Notifier:
         if not self.enabled:
             return 0
         sent = 0
+        self._backlog = False
         for key, message in self.records.outbox(limit):
             if not self._deliver(message):
+                self._backlog = True
                 break
             self.records.store.delete(key)
             sent += 1
+        else:
+            self._backlog = None  # maybe empty now: look again before the next send
         return sent

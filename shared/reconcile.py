@@ -209,7 +209,8 @@ class Reconciler:
         now = self.settings.now()
         target = target_for(applied, now)
         try:
-            converged = self.executor.converge(target)
+            converged = self.executor.converge(
+                target, on_plan=self._note_ending(agreement_id, status) if isinstance(target, EndedRole) else None)
         except (CloudError, NotConverged) as error:
             self._count_failure(agreement_id, status, error)
             raise
@@ -249,11 +250,22 @@ class Reconciler:
             return Outcome(status.get("sourceKey"), agreement_id, "ignored", "ended")
         target = ended_role(agreement_id, applied.role_name, applied.owner.account_id, applied.on_expiry)
         try:
-            converged = self.executor.converge(target)
+            converged = self.executor.converge(target, on_plan=self._note_ending(agreement_id, status))
         except (CloudError, NotConverged) as error:
             self._count_failure(agreement_id, status, error)
             raise
         return self._record_end(agreement_id, status, converged.applied, reason)
+
+    def _note_ending(self, agreement_id: str, status: dict):
+        """Before an ending touches RAM, write down what it will remove: if the run dies half-way,
+        the run that finishes it still has the whole evidence."""
+        def note(actions: list[Action]) -> None:
+            before = (status.get("ending") or {}).get("planned") or []
+            planned = list(dict.fromkeys(before + [a.describe() for a in actions]))
+            status["ending"] = {"planned": planned, "since": (status.get("ending") or {}).get("since")
+                                or iso(self.settings.now())}
+            self.records.put_status(agreement_id, status)
+        return note
 
     # ======================================================================================== records
     def _record_applied(self, agreement: Agreement, status: dict | None, applied_actions: list[Action], raw: bytes,
@@ -303,13 +315,16 @@ class Reconciler:
 
     def _record_end(self, agreement_id: str, status: dict, removed: list[Action], reason: str) -> Outcome:
         now = self.settings.now()
+        planned = (status.get("ending") or {}).get("planned") or []
+        removals = list(dict.fromkeys(planned + [a.describe() for a in removed]))
         record = dict(status, state="ended", updatedAt=iso(now), failures=None,
-                      ended={"at": iso(now), "reason": reason, "removed": [a.describe() for a in removed]})
+                      ended={"at": iso(now), "reason": reason, "removed": removals})
+        record.pop("ending", None)
         self._append_history(record, removed, now)
         applied = _applied_agreement(status)
         what = {"expired": "expired", "deleted": "ended: its file was deleted",
                 "revoked": "revoked by the kill switch"}.get(reason, f"ended ({reason})")
-        evidence = "\n".join(f"- {a.describe()}" for a in removed) or "- nothing was left to remove"
+        evidence = "\n".join(f"- {line}" for line in removals) or "- nothing was left to remove"
         # Notice and claim first, the status record last: a run that fails before the record says
         # "ended" is retried in full (RAM is already converged then, the notice deduplicated).
         self._notice(agreement_id, f"ended:{status.get('digest')}:{status.get('revision') or 0}",
@@ -319,7 +334,7 @@ class Reconciler:
                      f"**{status.get('roleArn')}** ({status.get('onExpiry')}).\n\nRemoved:\n{evidence}", strict=True)
         self.records.release(agreement_id)
         self.records.put_status(agreement_id, record)
-        return Outcome(status.get("sourceKey"), agreement_id, "ended", "ended", [a.describe() for a in removed])
+        return Outcome(status.get("sourceKey"), agreement_id, "ended", "ended", removals)
 
     def _reject(self, key: str, agreement_id: str | None, digest: str, problems: list[Problem],
                 reason: str, *, upload: str = "") -> Outcome:
