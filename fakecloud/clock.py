@@ -16,9 +16,24 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_ISO_CACHE: dict[float, str] = {}
+
+
 def iso(moment: datetime) -> str:
-    """`2026-12-01T00:00:00Z`, the form RAM, STS and ActionTrail use."""
-    return moment.astimezone(timezone.utc).strftime(ISO_SECONDS)
+    """`2026-12-01T00:00:00Z`, the form RAM, STS and ActionTrail use.
+
+    It runs several times per API call, mostly for the same second, so the text is remembered
+    per epoch second: a `timestamp()` and a dict lookup cost a fraction of the formatting.
+    """
+    second = moment.timestamp() // 1
+    text = _ISO_CACHE.get(second)
+    if text is None:
+        if len(_ISO_CACHE) >= 4096:
+            _ISO_CACHE.clear()
+        utc = moment.astimezone(timezone.utc)
+        text = _ISO_CACHE[second] = "%04d-%02d-%02dT%02d:%02d:%02dZ" % (
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
+    return text
 
 
 def iso_millis(moment: datetime) -> str:

@@ -59,6 +59,7 @@ class FakeCloud:
         self.faults = Faults()
         self.calls = CallLog()
         self.accounts: dict[str, Account] = {}
+        self._callers: dict[tuple, tuple[Caller, object]] = {}  # see resolve_caller
         self.services = {}
         for key, target in SERVICE_CLASSES.items():
             module_name, _, class_name = target.partition(":")
@@ -113,28 +114,48 @@ class FakeCloud:
         self.keys.set_context(access_key_id, source_ip=source_ip, mfa=mfa)
 
     def resolve_caller(self, key: AccessKey, request: Request) -> Caller:
+        """The identity behind an authenticated key.
+
+        Callers are immutable and every call of a client looks the same, so the Caller built for
+        (key, source IP, transport, user agent, MFA) is reused; a RAM user's Caller only while
+        that very user still exists (deleted or re-created users are looked up afresh).
+        """
         context = self.keys.context_of(key)
         source_ip = context.source_ip or request.peer_ip or self.default_source_ip
-        common = dict(access_key_id=key.access_key_id, source_ip=source_ip, secure_transport=request.secure,
-                      key=key, user_agent=request.headers.get("user-agent", ""))
+        user_agent = request.headers.get("user-agent", "")
+        cache_key = (key.access_key_id, source_ip, request.secure, user_agent, context.mfa)
+        cached = self._callers.get(cache_key)
+        if cached is not None:
+            caller, user = cached
+            if user is None or self.services["ram"].backend.find_user(key.account_id, key.user_name or "") is user:
+                return caller
+        caller, user = self._build_caller(key, context, source_ip, request.secure, user_agent)
+        if len(self._callers) >= 10_000:
+            self._callers.clear()
+        self._callers[cache_key] = (caller, user)
+        return caller
+
+    def _build_caller(self, key: AccessKey, context, source_ip: str, secure: bool, user_agent: str):
+        common = dict(access_key_id=key.access_key_id, source_ip=source_ip, secure_transport=secure,
+                      key=key, user_agent=user_agent)
         account = key.account_id
         if key.kind == "root":
             return Caller("root-account", account, arn=f"acs:ram::{account}:root", principal_id=account,
-                          user_name="root", mfa=bool(context.mfa), **common)
+                          user_name="root", mfa=bool(context.mfa), **common), None
         ram = self.services["ram"].backend
         if key.kind == "ram-user":
             user = ram.find_user(account, key.user_name or "")
             if user is None:
                 raise ServiceError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
             return Caller("ram-user", account, arn=f"acs:ram::{account}:user/{user.name}", principal_id=user.user_id,
-                          user_name=user.name, user_id=user.user_id, mfa=bool(context.mfa), **common)
+                          user_name=user.name, user_id=user.user_id, mfa=bool(context.mfa), **common), user
         session = key.session
         mfa = context.mfa if context.mfa is not None else session.mfa
         return Caller("assumed-role", session.role_account_id,
                       arn=f"acs:ram::{session.role_account_id}:assumed-role/{session.role_name}/{session.session_name}",
                       principal_id=f"{session.role_id}:{session.session_name}",
                       user_name=f"{session.role_name}:{session.session_name}", session=session, mfa=bool(mfa),
-                      **common)
+                      **common), None
 
     # -- authorization ---------------------------------------------------------------------------
     def condition_values(self, caller: Caller, extra: dict | None = None) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 import string
 import threading
-import uuid
 
 _rng = random.Random(20261127)
 _lock = threading.Lock()
@@ -37,12 +36,23 @@ def numeric_id(digits: int, first: str = "2") -> str:
     return first + _choice(string.digits, digits - 1)
 
 
+# Version-4 / RFC 4122 variant bits, set exactly as `uuid.UUID(int=..., version=4)` sets them.
+_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_SET = (0x8000 << 48) | (4 << 76)
+
+
+def _uuid4_upper() -> str:
+    """Same string as `str(uuid.UUID(int=bits, version=4)).upper()`, without building a UUID (hot path)."""
+    h = ((_rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET).to_bytes(16, "big").hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def request_id() -> str:
-    return str(uuid.UUID(int=_rng.getrandbits(128), version=4)).upper()
+    return _uuid4_upper()
 
 
 def event_id() -> str:
-    return str(uuid.UUID(int=_rng.getrandbits(128), version=4)).upper()
+    return _uuid4_upper()
 
 
 def hex_id(n: int) -> str:

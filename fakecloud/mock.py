@@ -1,23 +1,38 @@
 """In-process mode: every request the official SDKs send is answered by the fake via `responses`.
 
 `responses` patches `requests`' HTTPAdapter, which the tea SDKs (RAM, STS, ECS,
-ActionTrail), `oss2` and `fc2` all use. A request to a host the fake does not serve raises
-`UnservedEndpoint` (a ConnectionError): nothing ever reaches the real network.
+ActionTrail), `oss2` and `fc2` all use. The classic `aliyun-python-sdk-core` ships its own
+vendored copy of `requests`, which `responses` does not see, so its adapter is patched too.
+A request to a host the fake does not serve raises `UnservedEndpoint` (a ConnectionError):
+nothing ever reaches the real network.
 """
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import re
+from unittest import mock as std_mock
 
 import responses
+from responses.registries import FirstMatchRegistry
 
 from fakecloud.cloud import FakeCloud
 from fakecloud.wire import Request
 
 _ANY_URL = re.compile(r".*")
-_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 _current: list[FakeCloud] = []
+_VENDORED_REQUESTS = "aliyunsdkcore.vendored.requests"
+
+
+class _AllTraffic(FirstMatchRegistry):
+    """Registry holding the one fake callback, which answers every method and URL.
+
+    `responses` otherwise tries each registered response in turn on every request.
+    """
+
+    def find(self, request):
+        return (self.registered[0], []) if self.registered else (None, [])
 
 
 class _NoCalls(responses.CallList):
@@ -53,25 +68,53 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
         else:
             self._wrapped = None
         self._options = options
-        self.cloud = cloud or FakeCloud(**options)
+        # A bare decorator makes a fresh cloud per call (see _run); it needs none of its own.
+        self.cloud = cloud if cloud is not None else (None if self._wrapped else FakeCloud(**options))
         self._mock: responses.RequestsMock | None = None
+        self._vendored = None
         if self._wrapped is not None:
             functools.update_wrapper(self, self._wrapped)
+            _hide_injected_cloud(self, self._wrapped)
 
     def _callback(self, prepared):
         request = Request.build(prepared.method, prepared.url, prepared.headers, prepared.body)
         response = self.cloud.handle(request)
         return response.status, response.headers, response.body
 
+    def _vendored_patch(self):
+        """Patch aliyun-python-sdk-core's vendored requests adapter (None if not installed)."""
+        try:
+            models = importlib.import_module(f"{_VENDORED_REQUESTS}.models")
+            structures = importlib.import_module(f"{_VENDORED_REQUESTS}.structures")
+        except ImportError:
+            return None
+        cloud = self.cloud
+
+        def send(adapter, prepared, **_kwargs):
+            reply = cloud.handle(Request.build(prepared.method, prepared.url, prepared.headers, prepared.body))
+            response = models.Response()
+            response.status_code = reply.status
+            response.headers = structures.CaseInsensitiveDict(reply.headers)
+            response._content = reply.body
+            response.url = prepared.url
+            response.request = prepared
+            response.connection = adapter
+            return response
+
+        return std_mock.patch(f"{_VENDORED_REQUESTS}.adapters.HTTPAdapter.send", new=send)
+
     def start(self) -> FakeCloud:
-        mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+        mock = responses.RequestsMock(assert_all_requests_are_fired=False, registry=_AllTraffic)
         mock._calls = _NoCalls()
-        for method in _METHODS:
-            mock.add_callback(method, _ANY_URL, callback=self._callback, content_type=None)
+        # Registered once; `_AllTraffic` hands it every request whatever its method.
+        mock.add_callback(responses.POST, _ANY_URL, callback=self._callback, content_type=None)
         for registered in mock.registered():
             registered._calls = _NoCalls()
         mock.start()
         self._mock = mock
+        self._vendored = self._vendored_patch()
+        if self._vendored is not None:
+            self._vendored.start()
         _current.append(self.cloud)
         return self.cloud
 
@@ -80,6 +123,9 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
             self._mock.stop()
             self._mock.reset()
             self._mock = None
+            if self._vendored is not None:
+                self._vendored.stop()
+                self._vendored = None
             _current.remove(self.cloud)
 
     def __enter__(self) -> FakeCloud:
@@ -97,6 +143,7 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
         def wrapper(*a, **kw):
             return self._run(fn, a, kw)
 
+        _hide_injected_cloud(wrapper, fn)
         return wrapper
 
     def _run(self, fn, args, kwargs):
@@ -105,3 +152,15 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
             if "cloud" in inspect.signature(fn).parameters and "cloud" not in kwargs:
                 kwargs["cloud"] = cloud
             return fn(*args, **kwargs)
+
+
+def _hide_injected_cloud(wrapper, fn) -> None:
+    """Drop `cloud` from the signature callers see: the decorator supplies it.
+
+    Without this, pytest reads the wrapped test's signature and looks for a `cloud` fixture
+    (failing, or worse, passing some other cloud that is not the one receiving traffic).
+    """
+    signature = inspect.signature(fn)
+    if "cloud" in signature.parameters:
+        wrapper.__signature__ = signature.replace(
+            parameters=[p for p in signature.parameters.values() if p.name != "cloud"])

@@ -41,10 +41,20 @@ class Route:
     by_host: bool = True  # False in server mode (routed by content)
 
 
+# An Alibaba host always maps to the same route (`_resolve_alibaba_host` reads only the host),
+# so each host's route is worked out once instead of on every request.
+_HOST_ROUTES: dict[str, Route] = {}
+
+
 def resolve(request: Request, default_region: str) -> Route:
     host = request.host
     if host.endswith(".aliyuncs.com"):
-        return _resolve_alibaba_host(host, request)
+        route = _HOST_ROUTES.get(host)
+        if route is None:
+            route = _resolve_alibaba_host(host, request)
+            if len(_HOST_ROUTES) < 10_000:
+                _HOST_ROUTES[host] = route
+        return route
     if host == "oapi.dingtalk.com":
         return Route("dingtalk")
     if _is_local(host):

@@ -9,9 +9,12 @@ a tampered parameter or a missing signed header is rejected like the real gatewa
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import re
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote
@@ -29,6 +32,8 @@ MAX_SKEW = timedelta(minutes=15)
 class PopAuth:
     key: AccessKey
     params: dict[str, str]  # business parameters (signature parameters removed)
+    action: str | None = None  # x-acs-action header, else the Action parameter (query or form body)
+    version: str | None = None  # x-acs-version header, else the Version parameter
 
 
 _RPC_SIGNATURE_PARAMS = {
@@ -37,25 +42,41 @@ _RPC_SIGNATURE_PARAMS = {
 }
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~\-]*")
+
+
 def _pct(value: str) -> str:
+    """RFC 3986 percent-encoding as both signatures use it (space -> %20, `~` kept)."""
+    if _UNRESERVED.fullmatch(value):  # the common case costs a regex match, not a quote()
+        return value
     return quote(value, safe="~", encoding="utf-8")
 
 
 class NonceCache:
-    """Remembers signature nonces for the skew window, to refuse replays."""
+    """Remembers signature nonces for the skew window, to refuse replays.
+
+    A nonce older than the window cannot be replayed anyway (its signed timestamp is then
+    refused), so entries are dropped in arrival order once they leave the window: memory
+    stays bounded by the request rate and each call does O(1) work.
+    """
 
     def __init__(self) -> None:
         self._seen: dict[str, datetime] = {}
+        self._order: deque[tuple[datetime, str]] = deque()
         self._lock = threading.Lock()
 
     def use(self, nonce: str, now: datetime) -> bool:
         with self._lock:
-            if len(self._seen) > 50_000:
-                cutoff = now - MAX_SKEW
-                self._seen = {n: t for n, t in self._seen.items() if t > cutoff}
-            if nonce in self._seen:
+            cutoff = now - MAX_SKEW
+            order, seen = self._order, self._seen
+            while order and order[0][0] < cutoff:
+                _, old = order.popleft()
+                if seen.get(old, now) < cutoff:
+                    del seen[old]
+            if nonce in seen:
                 return False
-            self._seen[nonce] = now
+            seen[nonce] = now
+            order.append((now, nonce))
             return True
 
 
@@ -71,6 +92,8 @@ def request_params(request: Request) -> dict[str, str]:
 def authenticate(request: Request, keys: KeyStore, nonces: NonceCache, now: datetime) -> PopAuth:
     auth_header = request.headers.get("authorization", "")
     params = request_params(request)
+    action = request.headers.get("x-acs-action") or params.get("Action")
+    version = request.headers.get("x-acs-version") or params.get("Version")
     if auth_header.startswith("ACS3-HMAC-SHA256"):
         key = _verify_acs3(request, auth_header, params, keys, nonces, now)
         token = request.headers.get("x-acs-security-token")
@@ -83,7 +106,7 @@ def authenticate(request: Request, keys: KeyStore, nonces: NonceCache, now: date
     else:
         raise ServiceError("MissingSignature", "Signature is mandatory for this action.", 400)
     check_key(key, token, now)
-    return PopAuth(key, params)
+    return PopAuth(key, params, action, version)
 
 
 def lookup_key(keys: KeyStore, access_key_id: str) -> AccessKey:
@@ -123,27 +146,67 @@ def _check_time_and_nonce(stamp: str | None, nonce: str | None, nonces: NonceCac
         raise ServiceError("SignatureNonceUsed", "Specified signature nonce was used already.", 400)
 
 
-def _verify_acs3(request: Request, header: str, params, keys, nonces, now) -> AccessKey:
+def _acs3_fields(header: str) -> tuple[str, tuple[str, ...], str]:
+    """(AccessKeyId, signed header names, signature) of an ACS3 Authorization header."""
+    # Fast path for the exact form SDKs send; any other spacing or order takes the general parse.
+    head, _, rest = header.partition(" Credential=")
+    access_key_id, _, rest = rest.partition(",SignedHeaders=")
+    signed, _, signature = rest.partition(",Signature=")
+    if head == "ACS3-HMAC-SHA256" and access_key_id and signed and signature and "," not in signature:
+        return access_key_id, _signed_names(signed), signature
     try:
         fields = dict(part.strip().split("=", 1) for part in header[len("ACS3-HMAC-SHA256"):].split(","))
         access_key_id, signed, signature = fields["Credential"], fields["SignedHeaders"], fields["Signature"]
     except (ValueError, KeyError):
         raise ServiceError("IncompleteSignature", "The request signature does not conform to Aliyun standards.", 400)
+    return access_key_id, _signed_names(signed), signature
+
+
+_SHA256 = hashlib.sha256()  # copying a fresh context skips OpenSSL's per-call digest lookup
+_HMAC_BY_SECRET: dict[str, hmac.HMAC] = {}
+
+
+def _sha256_hex(data: bytes) -> str:
+    digest = _SHA256.copy()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _hmac_sha256_hex(secret: str, message: bytes) -> str:
+    """HMAC-SHA256 from a per-secret keyed template: the key schedule is done once per secret."""
+    template = _HMAC_BY_SECRET.get(secret)
+    if template is None:
+        if len(_HMAC_BY_SECRET) >= 10_000:
+            _HMAC_BY_SECRET.clear()
+        template = _HMAC_BY_SECRET[secret] = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+    mac = template.copy()
+    mac.update(message)
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _signed_names(signed: str) -> tuple[str, ...]:
+    """SDKs send the same SignedHeaders list on every call; parse it once."""
+    return tuple(n.strip().lower() for n in signed.split(";") if n.strip())
+
+
+def _verify_acs3(request: Request, header: str, params, keys, nonces, now) -> AccessKey:
+    access_key_id, names, signature = _acs3_fields(header)
     key = lookup_key(keys, access_key_id)
-    body_hash = hashlib.sha256(request.body or b"").hexdigest()
+    body_hash = _sha256_hex(request.body) if request.body else EMPTY_SHA256
     claimed_hash = request.headers.get("x-acs-content-sha256")
     if claimed_hash and claimed_hash != body_hash:
         raise ServiceError("SignatureDoesNotMatch", "The request body does not match x-acs-content-sha256.", 400)
     canonical_query = "&".join(
         f"{_pct(k)}={_pct(v)}" for k, v in sorted(request.query_pairs, key=lambda kv: kv[0])
     )
-    names = [n.strip().lower() for n in signed.split(";") if n.strip()]
-    canonical_headers = "".join(f"{n}:{request.headers.get(n, '').strip()}\n" for n in names)
+    headers = request.headers
+    canonical_headers = "".join([f"{n}:{headers.get(n, '').strip()}\n" for n in names])
     canonical_request = "\n".join(
         [request.method, request.path or "/", canonical_query, canonical_headers, ";".join(names), body_hash]
     )
-    to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
-    expected = hmac.new(key.secret.encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    to_sign = "ACS3-HMAC-SHA256\n" + _sha256_hex(canonical_request.encode("utf-8"))
+    expected = _hmac_sha256_hex(key.secret, to_sign.encode("utf-8"))
     if not hmac.compare_digest(expected, signature):
         raise ServiceError(
             "SignatureDoesNotMatch",

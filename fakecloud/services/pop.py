@@ -17,11 +17,30 @@ from fakecloud.auth.pop import authenticate
 from fakecloud.errors import FakeCrash, ServiceError
 from fakecloud.faults import CallRecord
 from fakecloud.iam.identity import Caller
+from fakecloud.iam.policy import Decision
 from fakecloud.router import Route
 from fakecloud.trail import build_event
 from fakecloud.wire import Request, Response
 
 _READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Query", "Check")
+
+
+def _compact_json():
+    """`json.dumps(obj, separators=(",", ":"))`, for the reply of every call.
+
+    `JSONEncoder.encode` builds a new C encoder on each call; building it once and calling it
+    directly halves the cost. Falls back to the plain encoder where the C accelerator is absent.
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    accelerated = make(None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False,
+                       True)
+    return lambda obj: "".join(accelerated(obj, 0))
+
+
+_to_json = _compact_json()
 NO_PERMISSION_MESSAGE = "You are not authorized to do this action. You should be authorized by RAM."
 
 
@@ -120,7 +139,7 @@ class PopCall:
         decision = self.cloud.decide(self.caller, ram_action, resource,
                                      resource_account=resource_account or self.caller.account_id,
                                      conditions=conditions)
-        if decision.value != "Allow":
+        if decision is not Decision.ALLOW:
             raise self.service.denied(self, ram_action, decision.value)
 
 
@@ -148,8 +167,7 @@ class PopService:
         now = cloud.now()
         try:
             auth = authenticate(request, cloud.keys, cloud.nonces, now)
-            action_name = request.headers.get("x-acs-action") or request.query.get("Action") or auth.params.get("Action")
-            version = request.headers.get("x-acs-version") or request.query.get("Version") or auth.params.get("Version")
+            action_name, version = auth.action, auth.version
             if version != self.api_version:
                 raise ServiceError("InvalidVersion", f"Specified parameter Version is not valid.", 400)
             caller = cloud.resolve_caller(auth.key, request)
@@ -183,7 +201,7 @@ class PopService:
             call.caller, now=self.cloud.now(), service_name=service_name,
             event_source=event_source, event_name=call.action, api_version=self.api_version,
             region=call.region, is_global=self.is_global, read=call.read, request_id=call.request_id,
-            request_parameters=dict(call.params), error_code=error.code if error else None,
+            request_parameters=call.params, error_code=error.code if error else None,
             error_message=error.message if error else None, resource_type=call.trail_resource_type,
             resource_name=call.trail_resource_name,
             response_elements=call.trail_response_elements if error is None else None,
@@ -195,7 +213,7 @@ class PopService:
     def render(self, body: dict, request_id: str) -> Response:
         payload = {"RequestId": request_id, **body}
         return Response(200, {"Content-Type": "application/json;charset=utf-8", "x-acs-request-id": request_id},
-                        json.dumps(payload).encode("utf-8"))
+                        _to_json(payload).encode("utf-8"))
 
     def render_error(self, error: ServiceError, request_id: str, request: Request) -> Response:
         payload = {

@@ -18,7 +18,7 @@ def role_body(role: Role, *, full: bool = True, tags: bool = False) -> dict:
         "MaxSessionDuration": role.max_session_duration,
         "CreateDate": iso(role.create_date),
         "UpdateDate": iso(role.update_date),
-        "AllowConsoleLogin": True,
+        "AllowConsoleLogin": role.allow_console_login,
         "IsServiceLinkedRole": False,
         "RolePrincipalName": f"{role.name}@role.{role.account_id}.onaliyunservice.com",
     }
@@ -35,6 +35,8 @@ def user_body(user: User) -> dict:
         "UserName": user.name,
         "DisplayName": user.display_name,
         "Comments": user.comments,
+        "Email": user.email,
+        "MobilePhone": user.mobile_phone,
         "CreateDate": iso(user.create_date),
         "UpdateDate": iso(user.update_date),
     }
@@ -49,22 +51,43 @@ def version_body(version: PolicyVersion, policy: Policy) -> dict:
     }
 
 
+_MARKER_PREFIX = "fakecloud-marker:"
+
+
+def _policy_order(policy: Policy) -> str:
+    """Sort key of ListPolicies, which lists system policies first, then custom ones, by name.
+
+    `paginate` needs keys that increase along the listing ("System" > "Custom" would not).
+    """
+    return f"{0 if policy.policy_type == 'System' else 1}:{policy.name.lower()}"
+
+
 def paginate(call: PopCall, items: list, key) -> tuple[list, dict]:
-    """RAM's Marker paging: an opaque marker naming the first item of the next page."""
+    """RAM's Marker paging over `items`, which must be in increasing `key` order.
+
+    The marker is opaque to clients and names the first item of the next page by its sort key,
+    so pages stay consistent when items are created or deleted between calls: nothing is
+    returned twice and nothing that existed throughout is skipped. A marker this fake did not
+    issue is refused rather than silently restarting the listing.
+    """
     max_items = call.int("MaxItems", default=100, minimum=1, maximum=1000)
     marker = call.str("Marker")
     start = 0
     if marker:
         try:
-            after = base64.urlsafe_b64decode(marker.encode()).decode()
-        except Exception:
-            raise ServiceError("InvalidParameter.Marker", "The parameter - Marker is invalid.", 400)
+            decoded = base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+        except (ValueError, UnicodeError):
+            decoded = ""
+        if not decoded.startswith(_MARKER_PREFIX):
+            raise ServiceError("InvalidParameter.Marker", "The parameter - \"Marker\" is incorrect.", 400)
+        after = decoded[len(_MARKER_PREFIX):]
         start = next((i for i, item in enumerate(items) if key(item) >= after), len(items))
     page = items[start:start + max_items]
     truncated = start + max_items < len(items)
     meta = {"IsTruncated": truncated}
     if truncated:
-        meta["Marker"] = base64.urlsafe_b64encode(key(items[start + max_items]).encode()).decode()
+        meta["Marker"] = base64.urlsafe_b64encode(
+            (_MARKER_PREFIX + key(items[start + max_items])).encode("utf-8")).decode("ascii")
     return page, meta
 
 
@@ -94,7 +117,11 @@ class RamService(PopService):
 
     @staticmethod
     def arn(call: PopCall, kind: str, name: str | None) -> str:
-        return f"acs:ram:*:{call.account_id}:{kind}/{name or '*'}"
+        """Resource ARN RAM authorizes against: global, so the region field is empty.
+
+        Policies may write `acs:ram:*:<uid>:role/x` or `acs:ram::<uid>:role/x`; both match.
+        """
+        return f"acs:ram::{call.account_id}:{kind}/{name or '*'}"
 
     def _role_call(self, call: PopCall, ram_action: str) -> str | None:
         name = call.str("RoleName")
@@ -107,7 +134,8 @@ class RamService(PopService):
     def create_role(self, call: PopCall) -> dict:
         name = self._role_call(call, "ram:CreateRole")
         role = self.backend.create_role(call.account_id, name, call.str("AssumeRolePolicyDocument"),
-                                        call.str("Description"), call.int("MaxSessionDuration"), call.json("Tag"))
+                                        call.str("Description"), call.int("MaxSessionDuration"), call.json("Tag"),
+                                        allow_console_login=call.bool("AllowConsoleLogin", default=True))
         body = role_body(role)
         body.pop("UpdateDate")
         return {"Role": body}
@@ -123,7 +151,9 @@ class RamService(PopService):
         role = self.backend.update_role(call.account_id, name,
                                         trust_document=call.str("NewAssumeRolePolicyDocument"),
                                         max_session_duration=call.int("NewMaxSessionDuration"),
-                                        description=call.str("NewDescription"))
+                                        description=call.str("NewDescription"),
+                                        allow_console_login=(call.bool("NewAllowConsoleLogin")
+                                                             if call.str("NewAllowConsoleLogin") else None))
         return {"Role": role_body(role)}
 
     @action("DeleteRole")
@@ -153,7 +183,8 @@ class RamService(PopService):
     @action("CreateUser")
     def create_user(self, call: PopCall) -> dict:
         name = self._user_call(call, "ram:CreateUser")
-        user = self.backend.create_user(call.account_id, name, call.str("DisplayName"), call.str("Comments"))
+        user = self.backend.create_user(call.account_id, name, call.str("DisplayName"), call.str("Comments"),
+                                        call.str("Email"), call.str("MobilePhone"))
         return {"User": user_body(user)}
 
     @action("GetUser")
@@ -250,12 +281,16 @@ class RamService(PopService):
     @action("ListPolicies")
     def list_policies(self, call: PopCall) -> dict:
         call.authorize("ram:ListPolicies", self.arn(call, "policy", "*"))
-        policies = self.backend.list_policies(call.account_id, call.str("PolicyType"))
+        policy_type = call.str("PolicyType")
         wanted = {t["Key"]: t.get("Value") for t in (call.json("Tag") or []) if isinstance(t, dict) and "Key" in t}
-        if wanted:
-            policies = [p for p in policies
-                        if all(k in p.tags and (v is None or p.tags[k] == v) for k, v in wanted.items())]
-        page, meta = paginate(call, policies, lambda p: f"{p.policy_type}:{p.name.lower()}")
+        if wanted and None not in wanted.values() and policy_type in (None, "Custom"):
+            policies = self.backend.custom_policies_tagged(call.account_id, wanted)  # system policies have no tags
+        else:
+            policies = self.backend.list_policies(call.account_id, policy_type)
+            if wanted:
+                policies = [p for p in policies
+                            if all(k in p.tags and (v is None or p.tags[k] == v) for k, v in wanted.items())]
+        page, meta = paginate(call, policies, _policy_order)
         return {**meta, "Policies": {"Policy": [self.policy_body(call, p, tags=True) for p in page]}}
 
     @action("CreatePolicyVersion")
@@ -347,7 +382,7 @@ class RamService(PopService):
 
     # -- tags ------------------------------------------------------------------------------------------------------
     def _tag_call(self, call: PopCall, ram_action: str) -> tuple[str | None, list]:
-        resource_type = call.str("ResourceType", required=True)
+        resource_type = self.backend.check_resource_type(call.str("ResourceType", required=True))
         names = call.json("ResourceNames", default=[])
         if not isinstance(names, list):
             raise ServiceError("InvalidParameter.ResourceNames", "The parameter - ResourceNames must be a JSON list.", 400)
@@ -372,19 +407,17 @@ class RamService(PopService):
         resource_type, names = self._tag_call(call, "ram:ListTagResources")
         page_size = call.int("PageSize", default=100, minimum=1, maximum=100)
         if names:
-            targets = [(n, self.backend.tag_target(call.account_id, resource_type, str(n))) for n in names]
-        elif resource_type == "role":
-            targets = [(r.name, r) for r in self.backend.list_roles(call.account_id)]
-        elif resource_type == "policy":
-            targets = [(p.name, p) for p in self.backend.list_policies(call.account_id, "Custom")]
+            targets = [self.backend.tag_target(call.account_id, resource_type, str(n)) for n in names]
         else:
-            targets = [(u.name, u) for u in self.backend.list_users(call.account_id)]
+            targets = self.backend.taggable(call.account_id, resource_type)
         wanted = {t["Key"]: t.get("Value") for t in (call.json("Tag") or []) if isinstance(t, dict) and "Key" in t}
-        rows = [{"ResourceName": getattr(t, "name", n), "ResourceType": resource_type, "TagKey": k, "TagValue": v}
-                for n, t in targets for k, v in sorted(t.tags.items())
+        rows = [{"ResourceName": t.name, "ResourceType": resource_type, "TagKey": k, "TagValue": v}
+                for t in targets for k, v in sorted(t.tags.items())
                 if not wanted or (k in wanted and wanted[k] in (None, v))]
         token = call.str("NextToken")
-        start = int(token) if token and token.isdigit() else 0
+        if token is not None and not (token.isdigit() and int(token) <= len(rows)):
+            raise ServiceError("InvalidParameter.NextToken", "The parameter - \"NextToken\" is incorrect.", 400)
+        start = int(token or 0)
         page = rows[start:start + page_size]
         body = {"TagResources": page}
         if start + page_size < len(rows):
@@ -394,11 +427,11 @@ class RamService(PopService):
     # -- account ---------------------------------------------------------------------------------------------------
     @action("GetAccountAlias")
     def get_account_alias(self, call: PopCall) -> dict:
-        call.authorize("ram:GetAccountAlias", f"acs:ram:*:{call.account_id}:*")
+        call.authorize("ram:GetAccountAlias", f"acs:ram::{call.account_id}:*")
         return {"AccountAlias": self.backend.account(call.account_id).alias}
 
     @action("SetAccountAlias")
     def set_account_alias(self, call: PopCall) -> dict:
-        call.authorize("ram:SetAccountAlias", f"acs:ram:*:{call.account_id}:*")
+        call.authorize("ram:SetAccountAlias", f"acs:ram::{call.account_id}:*")
         self.backend.set_alias(call.account_id, call.str("AccountAlias", required=True))
         return {}
