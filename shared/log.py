@@ -72,6 +72,21 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` is at the time of the record (FC's log capture, a test's)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler assigns it; the live sys.stdout wins
+        pass
+
+
 _installed = False
 
 
@@ -80,7 +95,7 @@ def setup(level: str | int = "INFO", stream=None) -> None:
     global _installed
     root = logging.getLogger()
     if not _installed:
-        handler = logging.StreamHandler(stream or sys.stdout)
+        handler = logging.StreamHandler(stream) if stream is not None else _StdoutHandler()
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)

@@ -98,7 +98,8 @@ def test_no_secret_reaches_the_logs(capfd, caplog, monkeypatch):
             reset_settings(None)
     out, err = capfd.readouterr()
     logged = out + err + "\n".join(record.getMessage() for record in caplog.records)
-    assert sessions >= 2 and len(logged) > 10_000  # the flows ran and logged a lot
-    assert "x-fc-security-token" in logged.lower() or "authorization" in logged.lower()  # fc2 did dump headers
+    assert sessions >= 2  # the functions and Alice held role sessions
+    assert "notice granted" in logged and "tick:" in logged  # the flows ran and their logs were captured
+    assert "'x-fc-security-token':" in logged and "Request headers" in logged  # fc2 did dump its headers
     leaked = sorted(s[:6] + "…" for s in secrets if s and s in logged)
     assert leaked == [], f"secrets found in logs: {leaked}"
