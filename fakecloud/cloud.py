@@ -36,6 +36,14 @@ SERVICE_CLASSES = {
 }
 
 
+@dataclass(frozen=True)
+class Authorization:
+    caller_arn: str
+    action: str
+    resource: str
+    decision: str  # Allow | ImplicitDeny | ExplicitDeny
+
+
 @dataclass
 class Account:
     account_id: str
@@ -58,6 +66,7 @@ class FakeCloud:
         self.trail = Trail()
         self.faults = Faults()
         self.calls = CallLog()
+        self.policy_stream: list[Authorization] | None = None  # see record_authorizations()
         self.accounts: dict[str, Account] = {}
         self._callers: dict[tuple, tuple[Caller, object]] = {}  # see resolve_caller
         self.services = {}
@@ -179,6 +188,19 @@ class FakeCloud:
         allow; a role session gets the role's *current* policies intersected with its session
         policy. Nothing crosses accounts except through AssumeRole.
         """
+        decision = self._decide(caller, action, resource, resource_account, conditions)
+        if self.policy_stream is not None:
+            self.policy_stream.append(Authorization(caller.arn, action, resource, decision.value))
+        return decision
+
+    def record_authorizations(self) -> list["Authorization"]:
+        """Start keeping every authorization decision (a policy stream, like LocalStack's):
+        what a least-privilege policy must allow is exactly what the code was authorized for."""
+        if self.policy_stream is None:
+            self.policy_stream = []
+        return self.policy_stream
+
+    def _decide(self, caller: Caller, action: str, resource: str, resource_account: str, conditions: dict | None):
         from fakecloud.iam.policy import Decision, RequestContext, evaluate
 
         if resource_account != caller.account_id:
