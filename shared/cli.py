@@ -152,8 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(run=cmd_revoke)
 
+    from shared.audit.cli_report import add_report_command
     from shared.local.commands import add_local_commands
 
+    add_report_command(commands)
     add_local_commands(commands)
     return parser
 

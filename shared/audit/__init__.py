@@ -1,0 +1,1 @@
+"""Access audit: ActionTrail events -> attribution to agreements -> findings -> reports."""

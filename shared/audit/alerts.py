@@ -1,0 +1,111 @@
+"""Immediate DingTalk alerts for high-severity findings: coalesced, once, never lost.
+
+- Findings are grouped into *incidents*: a drift (`managed-role-changed`) or a sensitive action
+  is one incident per event; the volume rules (activity after the end, an unknown principal,
+  an outside IP, ...) are one incident per rule, agreement, person and hour. The same event
+  reaching both paths, or the overlap of two pulls, is the same incident.
+- Each incident is alerted once (a forbid-overwrite marker under state/audit-alerts/), and all
+  new incidents of one batch go in ONE message (split only when longer than DingTalk takes).
+- The message is saved to reports/alerts/ before it is sent; sending goes through the
+  Notifier: a refused or failed send (130101 after the gateway's back-off, 310000, no answer)
+  leaves it in the outbox, which the enforcer drains every minute and the audit's timer run
+  drains too. Audit alerts take at most `alerts_per_minute` sends a minute; more go straight
+  to the outbox, keeping the robot under its 20-a-minute limit for everything else.
+
+Order: incidents are checked (HEAD), the message saved, *then* the markers claimed, then the
+message sent. A crash in between may alert twice; it never alerts zero times.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import timezone
+
+from shared.audit.model import Finding
+from shared.audit.storage import ALERT_MARKERS, REPORTS
+from shared.log import get_logger
+from shared.notify import Notice, split_markdown
+
+log = get_logger("audit.alerts")
+ALERT_SEVERITIES = frozenset({"high"})
+PER_EVENT_RULES = frozenset({"managed-role-changed", "sensitive-action"})
+MAX_LISTED = 30
+RULE_TITLES = {
+    "managed-role-changed": "managed role changed outside rolepact (drift)",
+    "activity-after-end": "activity after the agreement ended",
+    "activity-after-revocation": "activity after the agreement was revoked",
+    "activity-before-start": "activity before the agreement started",
+    "unknown-principal": "session assumed from another account",
+    "unlisted-principal": "session name not among the listed principals",
+    "source-ip-outside-ranges": "call from outside the agreed IP ranges",
+    "sensitive-action": "sensitive action",
+    "denied-burst": "burst of denied calls",
+}
+
+
+def incident_of(finding: Finding) -> str:
+    if finding.rule in PER_EVENT_RULES:
+        basis = f"{finding.rule}|{finding.event_id}"
+    else:
+        basis = (f"{finding.rule}|{finding.agreement_id}|{finding.partner_account}|{finding.session}|"
+                 f"{finding.event_time[:13]}")
+    return f"{finding.rule}-{hashlib.sha256(basis.encode('utf-8')).hexdigest()[:20]}"
+
+
+def alert_text(incidents: list[tuple[str, list[Finding]]]) -> tuple[str, str]:
+    if len(incidents) == 1:
+        first = incidents[0][1][0]
+        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id})"
+    else:
+        title = f"rolepact audit alert: {len(incidents)} high-severity incidents"
+    lines = [f"### {title}"]
+    for incident, found in incidents[:MAX_LISTED]:
+        first, last = found[0], found[-1]
+        span = first.event_time if len(found) == 1 else f"{first.event_time} … {last.event_time}"
+        where = f" from {first.source_ip}" if first.source_ip else ""
+        lines.append(f"- **{RULE_TITLES.get(first.rule, first.rule)}** · agreement `{first.agreement_id}` · "
+                     f"role `{first.role}` · {span}{where}"
+                     + (f" · {len(found)} events" if len(found) > 1 else "")
+                     + f"\n  {first.message}")
+    if len(incidents) > MAX_LISTED:
+        lines.append(f"- … and {len(incidents) - MAX_LISTED} more incidents (see the daily digest)")
+    lines.append("Details: `rolepact report`, and the daily digest.\n\n— rolepact")
+    return title, "\n\n".join(lines)
+
+
+def send_alerts(findings: list[Finding], *, audit_store, notifier, records, settings, config, source: str) -> dict:
+    """Alert the new high-severity incidents among `findings`; returns what was done."""
+    high = [f for f in findings if f.severity in ALERT_SEVERITIES]
+    if not high:
+        return {"incidents": 0}
+    grouped: dict[str, list[Finding]] = {}
+    for finding in sorted(high, key=lambda f: (f.event_time, f.event_id, f.rule)):
+        grouped.setdefault(incident_of(finding), []).append(finding)
+    store = audit_store.store
+    new = [(incident, found) for incident, found in grouped.items()
+           if store.head(f"{ALERT_MARKERS}{found[0].event_time[:10]}/{incident}") is None]
+    if not new:
+        return {"incidents": 0, "alreadyAlerted": len(grouped)}
+    title, text = alert_text(new)
+    now = settings.now().astimezone(timezone.utc)
+    digest = hashlib.sha256("\n".join(i for i, _ in new).encode("utf-8")).hexdigest()[:16]
+    key = f"{REPORTS}alerts/dt={now:%Y-%m-%d}/{now:%H%M%S}-{source}-{digest}.md"
+    audit_store.put_report(key, text)
+    claimed = [(i, found) for i, found in new if audit_store.claim_incident(found[0].event_time[:10], i)]
+    if not claimed:  # a concurrent run alerted them between our check and our claim
+        return {"incidents": 0, "alreadyAlerted": len(grouped)}
+    if len(claimed) != len(new):
+        title, text = alert_text(claimed)
+    status = "disabled"
+    if notifier.enabled:
+        if audit_store.claim_alert_slot(now.strftime("%Y%m%dT%H%M"), config.alerts_per_minute):
+            status = notifier.send(Notice(None, f"audit-alert:{digest}", title, text))
+        else:  # over the audit's share of the robot's rate: the outbox sends it within minutes
+            parts = split_markdown(text)
+            for index, part in enumerate(parts):
+                part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
+                records.enqueue({"title": part_title, "text": part, "agreementId": None}, now)
+            status = "queued"
+    log.warning("audit alert (%s): %d incidents, %s", source, len(claimed), status,
+                extra={"report": key, "incidents": [i for i, _ in claimed]})
+    return {"incidents": len(claimed), "alreadyAlerted": len(grouped) - len(claimed), "report": key,
+            "status": status}

@@ -1,0 +1,54 @@
+"""The pipeline as the function and the report use it: the same rules, plus what to keep.
+
+`Pipeline` (pipeline.py) is the lean hot path the benchmark measures. `RecordingPipeline`
+adds, only for events the pipeline tied to an agreement (after `Pipeline.feed`, off its hot
+path), what storage and the report need: the events themselves (to store them, tagged with their agreement), the STS
+sessions seen (distinct temporary AccessKeyIds) and the changes to managed roles.
+"""
+from __future__ import annotations
+
+from shared.audit.pipeline import Pipeline
+
+
+class RecordingPipeline(Pipeline):
+    def __init__(self, views, *, keep: bool = True, **options) -> None:
+        super().__init__(views, **options)
+        self.kept: list[dict] | None = [] if keep else None
+        self.session_keys: dict[str, set] = {}  # agreement id -> STS AccessKeyIds (one per AssumeRole)
+        self.changes: dict[str, dict] = {}  # agreement id -> {"rolepact": n, "others": n}
+
+    @classmethod
+    def for_settings(cls, views, settings, config, *, keep: bool = True) -> "RecordingPipeline":
+        return cls(views, keep=keep, sensitive_actions=settings.sensitive_actions,
+                   denial_burst=settings.denial_burst, denial_window_seconds=config.denial_window_seconds,
+                   service_role_name=config.service_role_name)
+
+    def feed(self, event):
+        attributed = self._n_attributed
+        found = super().feed(event)
+        if self._n_attributed != attributed:  # a partner's call: keep it, note its STS session
+            view, _session = self.attribution(event.get("userIdentity"))
+            key = event["userIdentity"].get("accessKeyId")
+            if key:
+                self.session_keys.setdefault(view.agreement_id, set()).add(key)
+            if self.kept is not None:
+                self.kept.append(dict(event, rolepact={"agreementId": view.agreement_id, "kind": "partner"}))
+        return found
+
+    def _change_event(self, event, name, identity, event_id, time):
+        before = self._n_changes
+        found = super()._change_event(event, name, identity, event_id, time)
+        if self._n_changes == before:  # not about a managed role
+            return found
+        role = (str(identity.get("userName", "")).split(":", 1)[0].lower()
+                if identity.get("type") == "assumed-role" else "")
+        own = role == self.service_role
+        params = event.get("requestParameters") if type(event.get("requestParameters")) is dict else {}
+        view = self.by_role.get(str(params.get("RoleName", "")).lower()) or \
+            self.by_policy_prefix.get(str(params.get("PolicyName", ""))[:14])
+        if view is not None:
+            tally = self.changes.setdefault(view.agreement_id, {"rolepact": 0, "others": 0})
+            tally["rolepact" if own else "others"] += 1
+            if self.kept is not None and not own:
+                self.kept.append(dict(event, rolepact={"agreementId": view.agreement_id, "kind": "change"}))
+        return found
