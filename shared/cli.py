@@ -161,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared import log
+
     args = build_parser().parse_args(argv)
+    log.setup("WARNING", to_stderr=True)  # stdout is the command's output
     return args.run(args)
 
 

@@ -73,14 +73,16 @@ class JsonFormatter(logging.Formatter):
 
 
 class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stdout` is at the time of the record (FC's log capture, a test's)."""
+    """Writes to whatever `sys.stdout` (or `sys.stderr`) is at the time of the record — FC's log
+    capture, a test's — rather than the stream of the moment it was installed."""
 
     def __init__(self) -> None:
+        self.to_stderr = False
         super().__init__(sys.stdout)
 
     @property
     def stream(self):
-        return sys.stdout
+        return sys.stderr if self.to_stderr else sys.stdout
 
     @stream.setter
     def stream(self, value) -> None:  # StreamHandler assigns it; the live sys.stdout wins
@@ -90,8 +92,12 @@ class _StdoutHandler(logging.StreamHandler):
 _installed = False
 
 
-def setup(level: str | int = "INFO", stream=None) -> None:
-    """Install the JSON handler with redaction on the root logger (idempotent)."""
+def setup(level: str | int = "INFO", stream=None, *, to_stderr: bool = False) -> None:
+    """Install the JSON handler with redaction on the root logger (idempotent).
+
+    Functions log to stdout (FC ships it to SLS); the CLI passes `to_stderr` so its stdout
+    carries only the command's output (`--json` stays parseable).
+    """
     global _installed
     root = logging.getLogger()
     if not _installed:
@@ -100,6 +106,9 @@ def setup(level: str | int = "INFO", stream=None) -> None:
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
         _installed = True
+    for existing in root.handlers:
+        if isinstance(existing, _StdoutHandler):
+            existing.to_stderr = to_stderr
     for existing in root.handlers:  # the FC runtime's own handler, pytest's capture handler, ...
         if not any(isinstance(f, RedactSecrets) for f in existing.filters):
             existing.addFilter(RedactSecrets())

@@ -67,6 +67,7 @@ def cli_env(stage, monkeypatch):
 def test_rolepact_revoke_ends_them_immediately(stage, clock, cli_env, capsys):
     three_agreements(stage)
     clock.move_to(T0 + timedelta(hours=3))
+    capsys.readouterr()  # the functions' own JSON logs so far
     assert cli.main(["revoke", "--partner", B, "--json"]) == 0
     output = json.loads(capsys.readouterr().out)
     assert output["partner"] == B and sorted(output["ended"]) == ["b-ecs", "b-later"]
