@@ -163,8 +163,15 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
 
             clock.move_to(starts + timedelta(minutes=20))
             stage.tick()
-            reports = _objects(stage, "reports/")
-            timeline.step(now(), "access audit pulls ActionTrail", f"{len(reports)} report(s) stored")
+            stored = _objects(stage, "audit/events/")
+            timeline.expect(now(), "the access audit pulls ActionTrail and stores Alice's calls", bool(stored),
+                            f"{len(stored)} event batch(es) under audit/events/")
+            clock.move_to(starts.replace(hour=0, minute=5) + timedelta(days=1))
+            stage.tick()
+            digest = _latest(stage, "reports/digest/", ".md")
+            timeline.expect(now(), "the daily digest attributes the work to company-b/alice and the agreement",
+                            "company-b/alice" in digest and "ecs:StopInstance" in digest
+                            and agreement_id in digest, _excerpt(digest, ("People", "Top actions", "Source IPs")))
 
             for offset in (timedelta(days=7), timedelta(days=1)):
                 clock.move_to(expires - offset + timedelta(minutes=1))
@@ -194,13 +201,14 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
 
             clock.move_to(expires + timedelta(minutes=20))
             stage.tick()
+            alerts = [m["payload"]["markdown"]["title"] for m in stage.messages()
+                      if m.get("msgtype") == "markdown" and "audit alert" in m["payload"]["markdown"]["title"]]
             clock.move_to(expires.replace(hour=0, minute=5) + timedelta(days=1))
             stage.tick()
-            reports = _objects(stage, "reports/")
-            digest = "\n".join(stage.read_text(k) for k in reports[-3:]) if reports else ""
-            timeline.expect(now(), "the audit report shows Alice's work and the denied attempt",
-                            "alice" in digest and ("after" in digest.lower() or "high" in digest.lower()),
-                            f"{len(reports)} report(s) in reports/")
+            digest = _latest(stage, "reports/digest/", ".md")
+            timeline.expect(now(), "the audit flags her attempt after expiry (alert + digest)",
+                            bool(alerts) and "activity-after-end" in digest,
+                            "\n".join(alerts) + "\n" + _excerpt(digest, ("**high**",)))
             _write_outputs(out_dir, stage, timeline)
             timeline.step(now(), "outputs written", str(out_dir))
     finally:
@@ -210,6 +218,15 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
            f"\n{len(failed)} expected effect(s) NOT observed: " + "; ".join(s["step"] for s in failed)),
           file=stream, flush=True)
     return 0 if not failed else 1
+
+
+def _latest(stage, prefix: str, suffix: str) -> str:
+    keys = [k for k in _objects(stage, prefix) if k.endswith(suffix)]
+    return stage.read_text(keys[-1]) if keys else ""
+
+
+def _excerpt(text: str, markers: tuple[str, ...]) -> str:
+    return "\n".join(line.strip() for line in text.splitlines() if any(m in line for m in markers))
 
 
 def _objects(stage, prefix: str) -> list[str]:

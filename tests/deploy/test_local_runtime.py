@@ -1,0 +1,63 @@
+"""`rolepact local`: the main job and the watch mode, as a user runs them."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from shared.local.commands import watch
+from shared.local.runner import EXAMPLE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_main_job_plays_the_seed_and_exits_0(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "local", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "All expected effects observed." in done.stdout
+    for step in ("intake creates the role", "Alice switches into ecs-admin", "RAM denies her live session",
+                 "deletes the role", "attributes the work to company-b/alice"):
+        assert step in done.stdout
+    steps = json.loads((out / "timeline.json").read_text())
+    assert steps and all(s["ok"] is not False for s in steps)
+    titles = sorted(p.name for p in (out / "dingtalk").iterdir())
+    assert any("granted" in t for t in titles) and any("expired" in t for t in titles)
+    assert list((out / "reports" / "digest").glob("*.md"))
+    status = json.loads((out / "status" / "company-b-ecs-admin.json").read_text())
+    assert status["state"] == "ended" and status["ended"]["reason"] == "expired"
+
+
+def test_the_main_job_as_json_lines(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "local", "--json", "--out", str(tmp_path / "o")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and len(lines) >= 10 and {"time", "step", "ok"} <= set(lines[0])
+
+
+def test_watch_mode_reacts_to_files_dropped_and_deleted(tmp_path):
+    bucket = tmp_path / "bucket"
+    (bucket / "agreements").mkdir(parents=True)
+    agreement = bucket / "agreements" / "company-b-ecs-admin.json"
+    stream = io.StringIO()
+
+    def user():
+        time.sleep(0.5)
+        agreement.write_bytes(EXAMPLE.read_bytes())
+        time.sleep(2.0)
+        agreement.unlink()
+
+    threading.Thread(target=user, daemon=True).start()
+    assert watch(bucket, tmp_path / "out", interval=0.2, stream=stream, stop_after=5.0) == 0
+    output = stream.getvalue()
+    assert "uploaded agreements/company-b-ecs-admin.json" in output
+    assert "Agreement company-b-ecs-admin granted" in output
+    assert "deleted agreements/company-b-ecs-admin.json" in output
+    assert "ended: its file was deleted" in output or "Agreement company-b-ecs-admin ended" in output
+    status = json.loads((tmp_path / "out" / "status" / "company-b-ecs-admin.json").read_text())
+    assert status["state"] == "ended" and status["ended"]["reason"] == "deleted"
