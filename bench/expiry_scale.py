@@ -31,6 +31,9 @@ bound for real FC, where instances are separate processes.
 from __future__ import annotations
 
 import argparse
+import os
+
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # the functions log every notice at INFO
 import cProfile
 import copy
 import dataclasses
@@ -334,6 +337,7 @@ def minimum_writes(stage, agreement_id: str) -> int:
 
 
 def main() -> int:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # the functions log every notice at INFO
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agreements", type=int, default=5000)
     parser.add_argument("--due", type=int, default=1000)

@@ -59,6 +59,8 @@ def build(dist: Path) -> None:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for excluded in EXCLUDED:
         shutil.rmtree(dist / excluded, ignore_errors=True)
+    if sys.version_info[:2] == (3, 10):  # FC's code directory is read-only: ship the runtime's bytecode
+        run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(dist)])
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                               capture_output=True).stdout.strip() or "unknown"
     version = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["version"]
