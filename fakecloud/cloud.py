@@ -237,6 +237,8 @@ class FakeCloud:
     def run_call(self, service: str, action: str, apply):
         """Run one state-changing handler with fault injection; returns (result, error, crash)."""
         rule = self.faults.check(service, action)
+        if rule is not None and rule.answers:
+            return self.faults.next_answer(rule), None, False
         if rule is not None and not rule.after:
             return None, rule.error(), False
         try:

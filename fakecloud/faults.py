@@ -35,6 +35,7 @@ class FaultRule:
     nth: int | None = None  # fire on the n-th matching call (1-based) ...
     times: int = 1  # ... and the (times-1) calls after it
     probability: float | None = None  # or fire at random with this probability
+    answers: tuple = ()  # instead of an error: these (odd but well-formed) success bodies, one per firing
     seen: int = 0
     fired: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
@@ -65,6 +66,16 @@ class Faults:
         """Make the `nth` matching call (and `times`-1 more) answer an error."""
         return self._add(FaultRule(service, action, code, status or _status_for(code),
                                    message or _DEFAULT_MESSAGES.get(code, code), after=after, nth=nth, times=times))
+
+    def answer(self, action: str, *bodies: dict, service: str | None = None, nth: int = 1) -> FaultRule:
+        """Make the `nth` matching POP call (and the next ones, one per body) succeed with these
+        bodies and change nothing: a cloud that answers oddly (a paging marker that repeats, an
+        empty page), for client robustness tests."""
+        return self._add(FaultRule(service, action, "Answer", 200, "canned answer", nth=nth, times=len(bodies),
+                                   answers=bodies))
+
+    def next_answer(self, rule: FaultRule) -> dict:
+        return dict(rule.answers[rule.fired - 1])
 
     def crash_after(self, action: str | None = None, *, service: str | None = None, nth: int = 1) -> FaultRule:
         """Apply the `nth` matching call, then raise FakeCrash in the caller (a dead FC instance)."""

@@ -213,16 +213,14 @@ def test_list_policies_of_both_types(owner):
     assert ("Custom", "mine") in kinds and ("System", "AliyunECSReadOnlyAccess") in kinds
 
 
-def test_a_marker_that_does_not_advance_is_refused(owner, monkeypatch):
-    """A marker seen before would page forever; the gateway stops instead of looping."""
-    ram = owner[2].ram
-    answers = iter([{"IsTruncated": True, "Marker": "m1", "Policies": {"Policy": [{"PolicyName": "a"}]}},
-                    {"IsTruncated": True, "Marker": "m2", "Policies": {"Policy": [{"PolicyName": "b"}]}},
-                    {"IsTruncated": True, "Marker": "m1", "Policies": {"Policy": [{"PolicyName": "a"}]}}])
-    monkeypatch.setattr(ram, "_call", lambda action, method, request=None: next(answers))
+def test_a_marker_that_does_not_advance_is_refused(cloud, owner):
+    """A cloud whose paging marker repeats would page forever; the gateway stops instead of looping."""
+    page = {"IsTruncated": True, "Policies": {"Policy": [{"PolicyName": "a", "PolicyType": "Custom"}]}}
+    cloud.faults.answer("ListPolicies", dict(page, Marker="m1"), dict(page, Marker="m2"), dict(page, Marker="m1"))
     with pytest.raises(CloudError) as raised:
-        ram.list_policies(policy_type=None)
+        owner[2].ram.list_policies(policy_type=None)
     assert raised.value.code == "PagingDidNotAdvance"
+    assert cloud.calls.count("ListPolicies") == 3
 
 def test_account_alias(owner):
     assert owner[2].ram.get_account_alias() == "owner-co"
