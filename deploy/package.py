@@ -74,7 +74,7 @@ def check(dist: Path) -> None:
     for forbidden in ("fakecloud", "tests", "responses", "time_machine", "shared/local"):
         if (dist / forbidden).exists():
             raise SystemExit(f"package check: {forbidden} must not be in {dist}")
-    for handler in ("agreement_intake", "expiry_enforcer", "reconcile_worker", "role_auditor"):
+    for handler in ("agreement_intake", "expiry_enforcer", "reconcile_worker", "role_auditor", "access_audit"):
         if not (dist / "functions" / f"{handler}.py").exists():
             raise SystemExit(f"package check: functions/{handler}.py missing")
 
