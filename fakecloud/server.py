@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,27 +19,92 @@ from fakecloud.wire import Request
 log = logging.getLogger("fakecloud.server")
 
 
+class _BadRequest(Exception):
+    """A request whose framing cannot be read (bad Content-Length or chunk size): 400, then close."""
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before the announced body arrived."""
+
+
+def _wire_header_value(value) -> str:
+    """A header value as http.server can send it (latin-1). Text outside latin-1 (a UTF-8 file
+    name in `response-content-disposition`) goes out as its UTF-8 bytes, as OSS sends it, instead
+    of failing the whole response."""
+    text = str(value)
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8").decode("latin-1")
+    return text
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Socket timeout: an idle keep-alive connection, or a client that stalls mid-body, frees its
+    # thread after this long instead of holding it forever.
+    timeout = 120
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body then waits
+    # for the client's delayed ACK (~40 ms per call on Linux), which made every POP call slow.
+    disable_nagle_algorithm = True
     server_version = "fakecloud"
     sys_version = ""
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        """The whole request body, or `_BadRequest` / `_ClientGone`.
+
+        A body shorter than announced means the client went away mid-request: the request is
+        dropped unanswered and changes nothing, like on the real service (a half-sent PutObject
+        must not store the half that arrived).
+        """
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks = []
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline(65537)
+                if not line.endswith(b"\n"):
+                    if len(line) > 65536:
+                        raise _BadRequest("chunk size line too long")
+                    raise _ClientGone()
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise _BadRequest(f"invalid chunk size {line[:40]!r}")
+                if size < 0:
+                    raise _BadRequest("invalid chunk size")
                 if size == 0:
-                    self.rfile.readline()
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers
+                        pass
                     break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise _ClientGone()
+                chunks.append(chunk)
+                self.rfile.readline(65537)
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise _BadRequest(f"invalid Content-Length {raw_length!r}")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _ClientGone()
+        return body
 
     def _serve(self) -> None:
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except _BadRequest as problem:
+            self.close_connection = True
+            self._write(400, {"Content-Type": "text/plain", "Connection": "close"}, str(problem).encode())
+            return
+        except (_ClientGone, ConnectionError, TimeoutError):
+            self.close_connection = True
+            return
         scheme = "http"
         url = f"{scheme}://{self.headers.get('Host', 'localhost')}{self.path}"
         request = Request.build(self.command, url, dict(self.headers.items()), body, peer_ip=self.client_address[0])
@@ -58,17 +124,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(response.status, response.headers, response.body)
 
     def _write(self, status: int, headers: dict, body: bytes) -> None:
-        self.send_response(status)
-        sent_length = False
-        for name, value in headers.items():
-            if name.lower() == "content-length":
-                sent_length = True
-            self.send_header(name, str(value))
-        if not sent_length:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
+        try:
+            self.send_response(status)
+            sent_length = False
+            for name, value in headers.items():
+                if name.lower() == "content-length":
+                    sent_length = True
+                self.send_header(name, _wire_header_value(value))
+            if not sent_length:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD" and body:
+                self.wfile.write(body)
+            self.wfile.flush()
+        except (ConnectionError, TimeoutError):  # the client hung up before reading the answer
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 
@@ -76,13 +146,26 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.client_address[0], *args)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of concurrent clients (SDK connection
+    # pools, parallel tests) overflowed it and got resets or a 1 s SYN retry.
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that resets or times out its connection is routine, not a traceback on stderr."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("connection from %s dropped", client_address)
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeCloudServer:
     """A FakeCloud behind a threaded HTTP server; `start()` serves in a background thread."""
 
     def __init__(self, cloud: FakeCloud | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.cloud = cloud or FakeCloud()
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), _Handler)
         self.httpd.cloud = self.cloud
         self._thread: threading.Thread | None = None
 
@@ -95,7 +178,8 @@ class FakeCloudServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "FakeCloudServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fakecloud-server", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fakecloud-server", daemon=True)
         self._thread.start()
         return self
 

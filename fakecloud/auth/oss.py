@@ -4,6 +4,7 @@ Accepted forms (string-to-sign exactly as oss2/auth.py builds it):
 - V1 header  `Authorization: OSS <AK>:<base64 HMAC-SHA1>` (oss2.Auth / StsAuth, the default),
 - V1 URL     `?OSSAccessKeyId=&Expires=&Signature=` (bucket.sign_url with Auth),
 - V2 header  `Authorization: OSS2 AccessKeyId:<AK>,AdditionalHeaders:..,Signature:..` (oss2.AuthV2),
+- V2 URL     `?x-oss-signature-version=OSS2&x-oss-expires=&x-oss-access-key-id=&x-oss-signature=` (sign_url with AuthV2),
 - V4 header  `Authorization: OSS4-HMAC-SHA256 Credential=<AK>/<date>/<region>/oss/aliyun_v4_request,...`
              (oss2.AuthV4 / ProviderAuthV4, alibabacloud-oss-v2),
 - V4 URL     `?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=..` (sign_url with AuthV4).
@@ -105,6 +106,8 @@ def authenticate(request: Request, keys: KeyStore, now: datetime, target: Target
                           query.get("security-token"), url=True)
         _check_expired(_epoch(expires), now)
         return auth
+    if query.get("x-oss-signature-version") == "OSS2":
+        return _verify_v2_url(request, keys, now, target)
     if query.get("x-oss-signature-version") == V4_ALGORITHM:
         fields = {"Credential": query.get("x-oss-credential", ""), "Signature": query.get("x-oss-signature", ""),
                   "AdditionalHeaders": query.get("x-oss-additional-headers", "")}
@@ -206,25 +209,51 @@ def _verify_v1(request: Request, keys: KeyStore, now: datetime, target: Target, 
 
 
 # -- V2 ----------------------------------------------------------------------------------------------------
+def _v2_string_to_sign(request: Request, target: Target, date: str, additional: list[str]) -> bytes:
+    headers = "".join(f"{k}:{v}\n" for k, v in _oss_headers(request, frozenset(additional)))
+    resource = quote(f"/{target.bucket}/{target.key}" if target.bucket else "/", safe="")
+    params = sorted((quote(k, safe=""), quote(v, safe="")) for k, v in request.query_pairs
+                    if k != "x-oss-signature")
+    if params:
+        resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in params)
+    return "\n".join([request.method, request.headers.get("content-md5", ""),
+                      request.headers.get("content-type", ""), date,
+                      headers + ";".join(additional), resource]).encode("utf-8")
+
+
+def _additional(value: str) -> list[str]:
+    return sorted(h.strip().lower() for h in value.split(";") if h.strip())
+
+
 def _verify_v2(request: Request, keys: KeyStore, now: datetime, target: Target, rest: str) -> OssAuth:
     fields = dict(part.strip().split(":", 1) for part in rest.split(",") if ":" in part)
     access_key_id, signature = fields.get("AccessKeyId", ""), fields.get("Signature", "")
     key = _key(keys, access_key_id, request.headers.get("x-oss-security-token"), now)
-    additional = sorted(h.strip().lower() for h in fields.get("AdditionalHeaders", "").split(";") if h.strip())
-    headers = "".join(f"{k}:{v}\n" for k, v in _oss_headers(request, frozenset(additional)))
-    resource = quote(f"/{target.bucket}/{target.key}" if target.bucket else "/", safe="")
-    params = sorted((quote(k, safe=""), quote(v, safe="")) for k, v in request.query_pairs)
-    if params:
-        resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in params)
     date = request.headers.get("date", "")
-    to_sign = "\n".join([request.method, request.headers.get("content-md5", ""),
-                         request.headers.get("content-type", ""), date,
-                         headers + ";".join(additional), resource]).encode("utf-8")
+    to_sign = _v2_string_to_sign(request, target, date, _additional(fields.get("AdditionalHeaders", "")))
     expected = base64.b64encode(hmac.new(key.secret.encode(), to_sign, hashlib.sha256).digest()).decode()
     if not hmac.compare_digest(expected, signature):
         raise _mismatch(access_key_id, signature, to_sign, "0002-00000040")
     _check_skew(date, now)
     return OssAuth(key, "OSS2")
+
+
+def _verify_v2_url(request: Request, keys: KeyStore, now: datetime, target: Target) -> OssAuth:
+    """A V2 presigned URL (oss2 AuthV2.sign_url): the expiry time stands where V2 signs the Date,
+    and every query parameter but the signature itself is signed."""
+    query = request.query
+    access_key_id, signature = query.get("x-oss-access-key-id", ""), query.get("x-oss-signature", "")
+    if not access_key_id or not signature:
+        raise _error("InvalidArgument", "Authorization header is invalid.", "0002-00000101", 400,
+                     ArgumentName="x-oss-signature", ArgumentValue=signature)
+    key = _key(keys, access_key_id, query.get("security-token"), now)
+    expires = query.get("x-oss-expires", "")
+    to_sign = _v2_string_to_sign(request, target, expires, _additional(query.get("x-oss-additional-headers", "")))
+    expected = base64.b64encode(hmac.new(key.secret.encode(), to_sign, hashlib.sha256).digest()).decode()
+    if not hmac.compare_digest(expected, signature):
+        raise _mismatch(access_key_id, signature, to_sign, "0002-00000040")
+    _check_expired(_epoch(expires), now)
+    return OssAuth(key, "OSS2 URL")
 
 
 # -- V4 ----------------------------------------------------------------------------------------------------

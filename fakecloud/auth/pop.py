@@ -190,8 +190,23 @@ def _signed_names(signed: str) -> tuple[str, ...]:
     return tuple(n.strip().lower() for n in signed.split(";") if n.strip())
 
 
+def _unsigned_common_headers(headers: dict[str, str], names: tuple[str, ...]) -> list[str]:
+    """Common headers present but left out of SignedHeaders.
+
+    The V3 signature requires every common header that is present (`host` and all `x-acs-*`,
+    the security token included) to be signed; otherwise a header such as `x-acs-action`
+    could be changed in flight without breaking the signature.
+    """
+    signed = set(names)
+    return sorted(h for h in headers if (h == "host" or h.startswith("x-acs-")) and h not in signed)
+
+
 def _verify_acs3(request: Request, header: str, params, keys, nonces, now) -> AccessKey:
     access_key_id, names, signature = _acs3_fields(header)
+    unsigned = _unsigned_common_headers(request.headers, names)
+    if unsigned:
+        raise ServiceError("IncompleteSignature", "The request signature does not conform to Aliyun standards. "
+                           f"Unsigned headers: {';'.join(unsigned)}", 400)
     key = lookup_key(keys, access_key_id)
     body_hash = _sha256_hex(request.body) if request.body else EMPTY_SHA256
     claimed_hash = request.headers.get("x-acs-content-sha256")

@@ -633,3 +633,15 @@ def test_oss_trigger_through_the_oss_sdk(cloud, root, fc):
     fc.run_pending()
     assert [e["events"][0]["oss"]["object"]["key"] for e in received] == ["in/doc.json"]
     assert received[0]["events"][0]["eventName"].startswith("ObjectCreated:")
+
+
+def test_http_trigger_paths_sign_their_query_the_way_fc2_does(root):
+    """fc2 signs the query of /proxy/ (HTTP trigger) requests, `k=` even for an empty value; the
+    fake used to expect a bare `k` and refused fc2's own signature. Proxy paths are not served, so a
+    correctly signed request gets PathNotSupported, a tampered one SignatureNotMatch."""
+    client = fc_client(root)
+    signed = client.do_http_request("GET", "svc", "f", "/hook", params={"empty": "", "b": "x y", "c": "中"})
+    assert (signed.status_code, signed.json()["ErrorCode"]) == (400, "PathNotSupported")
+    headers = {k: v for k, v in signed.request.headers.items() if k.lower() != "content-length"}
+    tampered = requests.get(signed.request.url.replace("b=x+y", "b=z"), headers=headers)
+    assert (tampered.status_code, tampered.json()["ErrorCode"]) == (403, "SignatureNotMatch")

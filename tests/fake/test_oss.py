@@ -541,6 +541,45 @@ def test_presigned_urls_v1_and_v4(data, root_a):
             assert error_fields(expired)["Message"] == "Request has expired."
 
 
+KEYS_WITH_SPECIAL_CHARACTERS = ["a b+c", "中文/文件 名.txt", "x?y#z", "~*'()!$&,;=:@", "a%2Fb", "emoji😀", "a//b", "dir/"]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v4"])
+def test_presigned_urls_of_every_version_for_awkward_keys(cloud, root_a, version):
+    """sign_url with Auth, AuthV2 and AuthV4: unicode and reserved characters in the key, a
+    sub-resource (response-content-type) in the signed query, PUT with a signed Content-Type, and
+    expiry. An AuthV2 URL used to be taken for an anonymous request."""
+    b = bucket(root_a, "presigned", version=version)
+    b.create_bucket()
+    for key in KEYS_WITH_SPECIAL_CHARACTERS:
+        put = b.sign_url("PUT", key, 60, headers={"Content-Type": "text/plain"})
+        assert requests.put(put, data=key.encode(), headers={"Content-Type": "text/plain"}).status_code == 200, key
+        url = b.sign_url("GET", key, 60, params={"response-content-type": "application/json"})
+        got = requests.get(url)
+        assert (got.status_code, got.content, got.headers["Content-Type"]) == (200, key.encode(), "application/json")
+        other = b.sign_url("GET", key, 60, params={"response-content-type": "text/html"})
+        tampered = requests.get(other.replace("text%2Fhtml", "application%2Fjson"))
+        assert tampered.status_code == 403 and error_fields(tampered)["Code"] == "SignatureDoesNotMatch", key
+    assert b.get_object("a b+c").read() == b"a b+c"
+    stale = b.sign_url("GET", "a b+c", 60)
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(minutes=5)):
+        expired = requests.get(stale)
+    assert (expired.status_code, error_fields(expired)["Message"]) == (403, "Request has expired.")
+    assert cloud.calls.count("PutObject", ok=True) == len(KEYS_WITH_SPECIAL_CHARACTERS)
+
+
+def test_presigned_v2_url_with_sts_credentials(cloud, root_a, root_b):
+    bucket(root_a).create_bucket()
+    bucket(root_a).put_object("k", b"for the role")
+    creds, _ = role_session(root_a, root_b, actions=("oss:GetObject",), cloud=cloud)
+    url = bucket(creds, version="v2").sign_url("GET", "k", 60)
+    assert "security-token=" in url and "x-oss-signature-version=OSS2" in url
+    assert requests.get(url).content == b"for the role"
+    wrong_secret = bucket(creds.__class__(creds.access_key_id, "x" * 30, creds.security_token), version="v2")
+    refused = requests.get(wrong_secret.sign_url("GET", "k", 60))
+    assert (refused.status_code, error_fields(refused)["Code"]) == (403, "SignatureDoesNotMatch")
+
+
 def test_sts_credentials(cloud, data, root_a, root_b):
     data.put_object("k", b"for the role")
     creds, body = role_session(root_a, root_b, actions=("oss:GetObject",), cloud=cloud)

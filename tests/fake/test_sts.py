@@ -346,3 +346,21 @@ def test_assume_role_is_recorded_in_the_callers_trail(cloud, role, alice):
     assert listed["userIdentity"]["type"] == "assumed-role"
     assert listed["requestParameters"]["stsTokenPlayerUid"] == ACCOUNT_B
     assert listed["requestParameters"]["stsTokenPrincipalName"] == "ecs-admin/traced"
+
+
+def test_token_dies_exactly_at_the_advertised_expiration_second(role, alice):
+    """`Expiration` has whole seconds; the token must stop working at that very instant, not up to
+    a second later because the session was issued at .999 of a second."""
+    issued_at = datetime(2026, 12, 1, 8, 0, 0, 999_000, tzinfo=timezone.utc)
+    with time_machine.travel(issued_at, tick=False) as traveller:
+        session, body = assume(alice, role, duration_seconds=900)
+        advertised = datetime.strptime(body.credentials.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=timezone.utc)
+        assert advertised == datetime(2026, 12, 1, 8, 15, 0, tzinfo=timezone.utc)
+        traveller.move_to(advertised - timedelta(milliseconds=1))
+        assert roles_seen_by(session) == ["ecs-admin"]
+        traveller.move_to(advertised)
+        with api_error("InvalidSecurityToken.Expired", 400):
+            roles_seen_by(session)
+        with api_error("InvalidSecurityToken.Expired", 400):
+            assume(session, role, "chained")

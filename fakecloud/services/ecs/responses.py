@@ -123,7 +123,7 @@ class EcsService(PopService):
         if call.bool("DryRun"):
             raise ServiceError("DryRunOperation", "Request validation has been passed with DryRun flag set.", 400)
         if call.str("NextToken") is not None or call.str("MaxResults") is not None:
-            return self._token_page(call, found)
+            return self._token_page(call, found, list(self.backend.instances.get(call.account_id, {})))
         page_number = call.int("PageNumber", default=1, minimum=1, maximum=10**9)
         page_size = call.int("PageSize", default=10, minimum=1, maximum=100)
         start = (page_number - 1) * page_size
@@ -145,17 +145,23 @@ class EcsService(PopService):
         return ids
 
     @staticmethod
-    def _token_page(call: PopCall, found: list[Instance]) -> dict:
-        """NextToken paging: MaxResults is clamped to 10..100 like the real API."""
+    def _token_page(call: PopCall, found: list[Instance], order: list[str]) -> dict:
+        """NextToken paging: MaxResults is clamped to 10..100 like the real API.
+
+        The token names the first instance of the next page; the page starts at it, or at the
+        next one in creation order (`order`, every instance of the account) if it no longer
+        matches the filters, so an instance changing state between pages breaks nothing.
+        """
         max_results = call.int("MaxResults", default=10)
         max_results = min(max(max_results, 10), 100)
         start = 0
         token = call.str("NextToken")
         if token:
             after = _decode_token(token)
-            start = next((n for n, i in enumerate(found) if i.instance_id == after), None)
-            if start is None:
+            if after not in order:
                 raise _bad_token()
+            position = {instance_id: n for n, instance_id in enumerate(order)}
+            start = next((n for n, i in enumerate(found) if position[i.instance_id] >= position[after]), len(found))
         page, rest = found[start:start + max_results], found[start + max_results:]
         return {"TotalCount": len(found), "NextToken": _encode_token(rest[0].instance_id) if rest else "",
                 "Instances": {"Instance": [instance_body(i) for i in page]}}

@@ -286,7 +286,7 @@ def string_to_sign(request: Request) -> str:
     canonical_headers = "".join(f"{k}:{headers[k]}\n" for k in sorted(h for h in headers if h.startswith("x-fc-")))
     resource = request.unquoted_path
     if "/proxy/" in resource:  # HTTP-trigger calls sign their query too
-        params = sorted(f"{k}={v}" if v != "" else k for k, v in request.query_pairs)
+        params = sorted(f"{k}={v}" for k, v in request.query_pairs)  # fc2: "k=" even for an empty value
         resource = resource + "\n" + "\n".join(params)
     return "\n".join([request.method.upper(), headers.get("content-md5", ""), headers.get("content-type", ""),
                       headers.get("date", ""), canonical_headers + resource])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from fakecloud.clock import iso
 from fakecloud.errors import ServiceError
@@ -89,6 +90,20 @@ def paginate(call: PopCall, items: list, key) -> tuple[list, dict]:
         meta["Marker"] = base64.urlsafe_b64encode(
             (_MARKER_PREFIX + key(items[start + max_items])).encode("utf-8")).decode("ascii")
     return page, meta
+
+
+def _encode_tag_token(row_key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([_MARKER_PREFIX, *row_key]).encode("utf-8")).decode("ascii")
+
+
+def _decode_tag_token(token: str) -> tuple[str, str]:
+    try:
+        prefix, order, tag_key = json.loads(base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8"))
+        if prefix != _MARKER_PREFIX or not isinstance(order, str) or not isinstance(tag_key, str):
+            raise ValueError(token)
+    except (ValueError, TypeError, UnicodeError):
+        raise ServiceError("InvalidParameter.NextToken", "The parameter - \"NextToken\" is incorrect.", 400)
+    return order, tag_key
 
 
 class RamService(PopService):
@@ -406,22 +421,26 @@ class RamService(PopService):
     def list_tag_resources(self, call: PopCall) -> dict:
         resource_type, names = self._tag_call(call, "ram:ListTagResources")
         page_size = call.int("PageSize", default=100, minimum=1, maximum=100)
-        if names:
-            targets = [self.backend.tag_target(call.account_id, resource_type, str(n)) for n in names]
-        else:
-            targets = self.backend.taggable(call.account_id, resource_type)
+        if names:  # in the order asked for; the position keeps paging stable if a name repeats its case
+            targets = [(f"{i:04d}", self.backend.tag_target(call.account_id, resource_type, str(n)))
+                       for i, n in enumerate(names)]
+        else:  # in name order
+            targets = [(t.name.lower(), t) for t in self.backend.taggable(call.account_id, resource_type)]
         wanted = {t["Key"]: t.get("Value") for t in (call.json("Tag") or []) if isinstance(t, dict) and "Key" in t}
-        rows = [{"ResourceName": t.name, "ResourceType": resource_type, "TagKey": k, "TagValue": v}
-                for t in targets for k, v in sorted(t.tags.items())
+        rows = [((order, k), {"ResourceName": t.name, "ResourceType": resource_type, "TagKey": k, "TagValue": v})
+                for order, t in targets for k, v in sorted(t.tags.items())
                 if not wanted or (k in wanted and wanted[k] in (None, v))]
+        # The token names the first row of the next page by its sort key (like ListRoles' Marker), so
+        # tags added or removed between pages neither repeat a row nor skip one that stayed.
+        start = 0
         token = call.str("NextToken")
-        if token is not None and not (token.isdigit() and int(token) <= len(rows)):
-            raise ServiceError("InvalidParameter.NextToken", "The parameter - \"NextToken\" is incorrect.", 400)
-        start = int(token or 0)
+        if token is not None:
+            after = _decode_tag_token(token)
+            start = next((i for i, (row_key, _) in enumerate(rows) if row_key >= after), len(rows))
         page = rows[start:start + page_size]
-        body = {"TagResources": page}
+        body = {"TagResources": [row for _, row in page]}
         if start + page_size < len(rows):
-            body["NextToken"] = str(start + page_size)
+            body["NextToken"] = _encode_tag_token(rows[start + page_size][0])
         return body
 
     # -- account ---------------------------------------------------------------------------------------------------

@@ -23,6 +23,13 @@ NO_PERMISSION = "You are not authorized to do this action. You should be authori
 SERVICE_ACCOUNT_UID = "1652665569470000"
 
 
+def _expiry(now, duration: int):
+    """When a session's token stops working: exactly the `Expiration` STS shows, which has whole
+    seconds. Sub-second precision here would accept the token for up to a second after the
+    moment the client was told it expires."""
+    return (now + timedelta(seconds=duration)).replace(microsecond=0)
+
+
 def trust_denied(caller: Caller, decision: Decision) -> ServiceError:
     """NoPermission for a trust-policy refusal; the detail names the trust policy as the cause."""
     return ServiceError("NoPermission", NO_PERMISSION, 403, AccessDeniedDetail={
@@ -101,7 +108,7 @@ class StsBackend:
             created=now, source_identity=request.source_identity,
         )
         key = AccessKey(ids.sts_access_key_id(), ids.access_key_secret(), owner, "sts", None, now,
-                        security_token=ids.security_token(), expiration=now + timedelta(seconds=duration),
+                        security_token=ids.security_token(), expiration=_expiry(now, duration),
                         session=session, parent_key_id=caller.access_key_id)
         self.cloud.keys.add(key)
         return key
@@ -131,7 +138,7 @@ class StsBackend:
             assumer_uid=SERVICE_ACCOUNT_UID, mfa=False, created=now,
         )
         key = AccessKey(ids.sts_access_key_id(), ids.access_key_secret(), account_id, "sts", None, now,
-                        security_token=ids.security_token(), expiration=now + timedelta(seconds=duration),
+                        security_token=ids.security_token(), expiration=_expiry(now, duration),
                         session=session)
         self.cloud.keys.add(key)
         return key
