@@ -172,7 +172,7 @@ class RoleAuditor:
                                [f"agreement ended/expired at {iso(applied.expires_at)} but {what}"]
                                + [a.describe() for a in leftover.actions])
             return Finding(name, summary.arn, "in-sync", owner, ["ended as agreed"])
-        desired = desired_role(applied)
+        desired = desired_role(applied, self.reconciler.protect)
         drift = plan(desired, self.executor.read(desired))
         if drift.refusal is not None:  # the role is no longer marked as this agreement's
             return Finding(name, summary.arn, "drifted", owner, [drift.refusal.message])

@@ -96,7 +96,22 @@ def closed_trust_policy(owner_account_id: str) -> dict:
     }]}
 
 
-def guard_policy(agreement: Agreement) -> dict:
+def control_plane_denials(bucket: str, service: str) -> tuple[dict, ...]:
+    """Deny statements that keep a partner's session away from rolepact itself, whatever the
+    agreement grants (e.g. AliyunOSSFullAccess, AliyunFCFullAccess): its bucket (the agreements and
+    the status records the timers act on), its functions, and handing its `rolepact-*` roles to a
+    service. Without them a partner could rewrite its own agreement and grant itself anything."""
+    return (
+        {"Effect": "Deny", "Action": "oss:*", "Resource": [f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"]},
+        {"Effect": "Deny", "Action": "fc:*", "Resource": [f"acs:fc:*:*:services/{service}",
+                                                          f"acs:fc:*:*:services/{service}/*",
+                                                          f"acs:fc:*:*:services/{service}.*"]},
+        {"Effect": "Deny", "Action": "ram:PassRole", "Resource": "acs:ram:*:*:role/rolepact-*"},
+    )
+
+
+def guard_policy(agreement: Agreement, protect: tuple[dict, ...] = ()) -> dict:
+    """`protect`: extra Deny statements (control_plane_denials) appended to the time and network ones."""
     def deny(condition: dict) -> dict:
         return {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition}
 
@@ -106,10 +121,11 @@ def guard_policy(agreement: Agreement) -> dict:
     statements.append(deny({"DateGreaterThanEquals": {"acs:CurrentTime": iso(agreement.expires_at)}}))
     if agreement.conditions.source_ip_ranges:
         statements.append(deny({"NotIpAddress": {"acs:SourceIp": list(agreement.conditions.source_ip_ranges)}}))
+    statements += [dict(statement) for statement in protect]
     return {"Version": "1", "Statement": statements}
 
 
-def desired_role(agreement: Agreement) -> DesiredRole:
+def desired_role(agreement: Agreement, protect: tuple[dict, ...] = ()) -> DesiredRole:
     marker = ownership_marker(agreement.agreement_id)
     return DesiredRole(
         agreement_id=agreement.agreement_id,
@@ -119,7 +135,7 @@ def desired_role(agreement: Agreement) -> DesiredRole:
         max_session_duration=agreement.max_session_duration,
         tags=ownership_tags(agreement.agreement_id),
         guard_name=guard_policy_name(agreement.agreement_id),
-        guard_document=guard_policy(agreement),
+        guard_document=guard_policy(agreement, protect),
         custom={custom_policy_name(agreement.agreement_id, p.name): p.document for p in agreement.custom_policies},
         system=frozenset(agreement.system_policies),
         policy_description=f"rolepact policy of agreement {agreement.agreement_id} {marker}",
@@ -131,11 +147,11 @@ def ended_role(agreement_id: str, role_name: str, owner_account_id: str, mode: s
                      guard_policy_name(agreement_id))
 
 
-def target_for(agreement: Agreement, now: datetime) -> DesiredRole | EndedRole:
+def target_for(agreement: Agreement, now: datetime, protect: tuple[dict, ...] = ()) -> DesiredRole | EndedRole:
     """Level-triggered: what RAM should hold for this agreement at `now`."""
     if now >= agreement.expires_at:
         return ended_role(agreement.agreement_id, agreement.role_name, agreement.owner.account_id, agreement.on_expiry)
-    return desired_role(agreement)
+    return desired_role(agreement, protect)
 
 
 def partner_policy(role_arn: str) -> dict:

@@ -305,7 +305,7 @@ class Enforcer:
         statuses = run_bounded(self.records.status, ids, self.settings.max_concurrency)
         targets = [agreement_id for agreement_id, status in zip(ids, statuses)
                    if status and status.get("partnerAccountId") == partner_account_id
-                   and status.get("state") in ("active", "scheduled")]
+                   and status.get("state") in ("active", "scheduled", "failed")]  # failed: maybe half-granted
 
         def end(agreement_id: str) -> bool:
             try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from shared.actions import (Action, AttachPolicy, CreatePolicy, CreatePolicyVersion, CreateRole, DeletePolicy,
                             DeleteRole, DetachPolicy, TagRole, UpdateRole)
-from shared.documents import TAG_AGREEMENT, policy_prefix
+from shared.documents import TAG_AGREEMENT, marked_agreement, policy_prefix
 from shared.errors import CloudError, NotConverged, Problem
 from shared.log import get_logger
 from shared.planner import plan
@@ -60,21 +60,27 @@ class Executor:
             tags = self.ram.role_tags(target.role_name) if provisioning else {}
             role = replace(role, attached=attached, tags=tags)
         prefix = policy_prefix(target.agreement_id)
-        names = {p.name for p in self.ram.list_policies("Custom", tag=(TAG_AGREEMENT, target.agreement_id))
-                 if p.name.startswith(prefix)}
+        tagged = {p.name for p in self.ram.list_policies("Custom", tag=(TAG_AGREEMENT, target.agreement_id))
+                  if p.name.startswith(prefix)}
+        names = set(tagged)
         if role is not None:
             names |= {name for kind, name in role.attached if kind == "Custom" and name.startswith(prefix)}
-        if thorough:
+        if thorough or (provisioning and role is None):  # a first provision: are its names free?
             names |= {target.guard_name} | (set(target.custom) if provisioning else set())
-        policies = {}
+        policies, foreign = {}, set()
         for name in sorted(names):
-            if provisioning or thorough:
+            if provisioning or thorough or name not in tagged:
                 snapshot = self.ram.get_policy(name, "Custom")
-                if snapshot is not None:
-                    policies[name] = snapshot
+                if snapshot is None:
+                    continue
+                # ours: tagged with the agreement, or marked in the description rolepact wrote
+                if name not in tagged and marked_agreement(snapshot.description) != target.agreement_id:
+                    foreign.add(name)
+                    continue
+                policies[name] = snapshot
             else:
                 policies[name] = PolicySnapshot(name, "Custom", None)
-        return ActualState(role, policies)
+        return ActualState(role, policies, frozenset(foreign))
 
     # -- writing ---------------------------------------------------------------------------------------------
     def apply(self, action: Action) -> None:

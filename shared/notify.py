@@ -7,6 +7,8 @@ tick. Every message contains "rolepact", the keyword to configure on the robot.
 """
 from __future__ import annotations
 
+import json
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -15,6 +17,21 @@ from shared.log import get_logger
 
 log = get_logger("notify")
 MAX_MESSAGE_BYTES = 18_000  # DingTalk refuses bodies over 20 000 bytes
+MAX_TITLE_CHARS = 200
+TOO_LONG = 460101  # DingTalk: "message too long, exceed 20000 bytes"
+_ACTIVE_MARKDOWN = re.compile(r"([\[\]<>])")
+
+
+def md_text(text) -> str:
+    """Untrusted text (object keys, file content, cloud error messages) shown literally in DingTalk
+    markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form."""
+    return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def md_code(text) -> str:
+    """Untrusted text for inside a `code span`: one line, it cannot close the span, and should the
+    renderer not know code spans, no link or tag can form either (`](` and `<` are broken up)."""
+    return " ".join(str(text).splitlines()).replace("`", "'").replace("](", "] (").replace("<", "‹")
 
 
 @dataclass(frozen=True)
@@ -25,23 +42,34 @@ class Notice:
     text: str  # DingTalk markdown
 
 
+def wire_bytes(text: str) -> int:
+    """Bytes `text` takes in the JSON body DingTalk measures (quotes, newlines and backslashes are
+    escaped there, so a text can be twice its own size on the wire)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
 def split_markdown(text: str, limit: int = MAX_MESSAGE_BYTES) -> list[str]:
-    """Split on paragraph boundaries so that every part fits in one DingTalk message."""
-    parts, current = [], ""
+    """Split on paragraph boundaries so that every part fits in one DingTalk message (`limit` bytes on the wire)."""
+    parts, current, size = [], "", 0
+    separator = wire_bytes("\n\n")
     for paragraph in text.split("\n\n"):
-        candidate = f"{current}\n\n{paragraph}" if current else paragraph
-        if len(candidate.encode("utf-8")) <= limit:
-            current = candidate
+        length = wire_bytes(paragraph)
+        if current and size + separator + length <= limit:
+            current, size = f"{current}\n\n{paragraph}", size + separator + length
+            continue
+        if not current and length <= limit:
+            current, size = paragraph, length
             continue
         if current:
             parts.append(current)
-        while len(paragraph.encode("utf-8")) > limit:  # one huge paragraph: cut by characters
-            cut = limit
-            while len(paragraph[:cut].encode("utf-8")) > limit:
-                cut -= 100
+        while length > limit:  # one huge paragraph: cut by characters
+            cut = min(len(paragraph), limit)
+            while wire_bytes(paragraph[:cut]) > limit:
+                cut -= max(1, cut // 10)
             parts.append(paragraph[:cut])
             paragraph = paragraph[cut:]
-        current = paragraph
+            length = wire_bytes(paragraph)
+        current, size = paragraph, length
     if current:
         parts.append(current)
     return parts or [""]
@@ -92,6 +120,7 @@ class Notifier:
 
     def _send_claimed(self, notice: Notice) -> str:
         title = notice.title if "rolepact" in notice.title else f"rolepact: {notice.title}"
+        title = title[:MAX_TITLE_CHARS]  # titles may quote an object key (up to 1023 bytes)
         parts = split_markdown(notice.text)
         status = "sent"
         try:
@@ -99,7 +128,8 @@ class Notifier:
                 part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
                 message = {"title": part_title, "text": part, "agreementId": notice.agreement_id}
                 if status == "queued" or not self._deliver(message):
-                    self.records.enqueue(message, self.settings.now())
+                    for piece in self._fitting(message):
+                        self.records.enqueue(piece, self.settings.now())
                     status = "queued"
         except CloudError:  # neither sent nor queued: give the claim back, so a retry sends it
             if notice.agreement_id:
@@ -119,8 +149,20 @@ class Notifier:
             self.gateways.dingtalk.send_markdown(message["title"], message["text"])
             return True
         except CloudError as error:
+            if getattr(error, "errcode", None) == TOO_LONG:
+                message["tooLong"] = True  # _fitting splits it: as it is, it would never be taken
             log.warning("DingTalk did not take the message (%s); kept in the outbox", error.code)
             return False
+
+    @staticmethod
+    def _fitting(message: dict) -> list[dict]:
+        """The message, or — when DingTalk refused it as too long — its text in smaller parts, so that it
+        never sits at the head of the outbox for good, holding back every later message."""
+        if not message.pop("tooLong", False):
+            return [message]
+        text, title = str(message.get("text") or ""), str(message.get("title") or "rolepact")[:MAX_TITLE_CHARS]
+        parts = split_markdown(text, max(1000, wire_bytes(text) // 2))
+        return [dict(message, title=f"{title} ({i + 1}/{len(parts)})", text=part) for i, part in enumerate(parts)]
 
     def drain_outbox(self, limit: int = 15) -> int:
         """Send queued messages, oldest first, staying under the robot's 20-a-minute limit."""
@@ -130,8 +172,14 @@ class Notifier:
         self._backlog = False
         for key, message in self.records.outbox(limit):
             if not self._deliver(message):
-                self._backlog = True
-                break
+                pieces = self._fitting(message)
+                if len(pieces) == 1 and pieces[0] is message:
+                    self._backlog = True
+                    break
+                for piece in pieces:  # refused as too long: replaced by its parts, which come next
+                    self.records.enqueue(piece, self.settings.now())
+                self.records.store.delete(key)
+                continue
             self.records.store.delete(key)
             sent += 1
         else:

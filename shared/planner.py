@@ -49,6 +49,11 @@ def plan(target: DesiredRole | EndedRole, actual: ActualState) -> Plan:
             return Plan(tuple(DeletePolicy(name) for name in sorted(actual.policies)))
         return Plan(refusal=_clash(target.role_name, role))
     if isinstance(target, DesiredRole):
+        taken = sorted(({target.guard_name} | set(target.custom)) & actual.foreign)
+        if taken:
+            return Plan(refusal=Problem("policies", f"a RAM policy named '{taken[0]}' already exists and was not "
+                                                    f"created by rolepact; rolepact never takes over policies it "
+                                                    f"did not create — rename or delete that policy"))
         return Plan(tuple(_provision(target, actual)))
     return Plan(tuple(_end(target, actual)))
 
@@ -73,14 +78,21 @@ def _provision(want: DesiredRole, actual: ActualState) -> list[Action]:
         attached: frozenset = frozenset()
     else:
         attached = role.attached
+    attached_keys = {_key(p) for p in attached}  # RAM compares policy names case-insensitively
+
+    def is_attached(policy: tuple[str, str]) -> bool:
+        return _key(policy) in attached_keys
+
     # 1. the guard, before any permission exists or changes
     actions += _ensure_policy(want.guard_name, want.guard_document, want, actual)
-    if (CUSTOM, want.guard_name) not in attached:
+    if not is_attached((CUSTOM, want.guard_name)):
         actions.append(AttachPolicy(want.role_name, CUSTOM, want.guard_name))
     # 2. take away what the agreement no longer grants (or someone added by hand)
     wanted = {(CUSTOM, want.guard_name)} | {(CUSTOM, n) for n in want.custom} | {(SYSTEM, n) for n in want.system}
-    for policy_type, name in sorted(attached - wanted):
-        actions.append(DetachPolicy(want.role_name, policy_type, name))
+    wanted_keys = {_key(p) for p in wanted}
+    for policy_type, name in sorted(attached):
+        if _key((policy_type, name)) not in wanted_keys:
+            actions.append(DetachPolicy(want.role_name, policy_type, name))
     # 3. role properties
     if role is not None:
         update = UpdateRole(
@@ -96,15 +108,19 @@ def _provision(want: DesiredRole, actual: ActualState) -> list[Action]:
     # 4. grant what the agreement grants
     for name in sorted(want.custom):
         actions += _ensure_policy(name, want.custom[name], want, actual)
-        if (CUSTOM, name) not in attached:
+        if not is_attached((CUSTOM, name)):
             actions.append(AttachPolicy(want.role_name, CUSTOM, name))
     for name in sorted(want.system):
-        if (SYSTEM, name) not in attached:
+        if not is_attached((SYSTEM, name)):
             actions.append(AttachPolicy(want.role_name, SYSTEM, name))
     # 5. our custom policies that nothing wants any more
     for name in sorted(set(actual.policies) - set(want.custom) - {want.guard_name}):
         actions.append(DeletePolicy(name))
     return actions
+
+
+def _key(policy: tuple[str, str]) -> tuple[str, str]:
+    return policy[0], policy[1].lower()
 
 
 def _ensure_policy(name: str, document: dict, want: DesiredRole, actual: ActualState) -> list[Action]:

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.actions import Action
-from shared.agreements.guardrails import check_guardrails
-from shared.agreements.model import Agreement
+from shared.agreements.guardrails import check_guardrails, escalating_system_policy
+from shared.agreements.model import ON_EXPIRY_DELETE_ROLE, Agreement
 from shared.agreements.parse import parse_agreement, read_agreement_id
-from shared.documents import ended_role, iso, target_for
+from shared.documents import control_plane_denials, ended_role, iso, target_for
 from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
 from shared.executor import Executor
 from shared.log import get_logger
-from shared.notify import Notice, Notifier
+from shared.notify import Notice, Notifier, md_code, md_text
 from shared.onboarding import onboarding_markdown, onboarding_pack
 from shared.records import CONTROL_REVOKE, OWN_PREFIXES, Records, is_agreement_key, stamp
 from shared.state import EndedRole
@@ -61,6 +61,8 @@ class Reconciler:
         self.gateways = gateways
         self.records = Records(gateways.store)
         self.executor = Executor(gateways.ram)
+        # the guard policy of every agreement keeps the partner away from rolepact's own resources
+        self.protect = control_plane_denials(settings.bucket, settings.service_name)
         self.notifier = notifier or Notifier(settings, gateways, self.records)
 
     # ======================================================================================== intake
@@ -104,9 +106,10 @@ class Reconciler:
         except AgreementRejected as rejected:
             agreement_id = read_agreement_id(raw) or self.records.agreement_for_key(key)
             return self._reject(key, agreement_id, _digest(raw), rejected.problems, rejected.reason, upload=upload)
-        return self._intake(agreement, uploader, raw, upload)
+        return self._intake(agreement, uploader, raw, upload, etag=found.etag)
 
-    def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes, upload: str = "") -> Outcome:
+    def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes, upload: str = "",
+                etag: str | None = None) -> Outcome:
         now = self.settings.now()
         key = agreement.source_key
         status = self.records.status(agreement.agreement_id)
@@ -127,9 +130,10 @@ class Reconciler:
         if problems:
             return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
         if is_new_revision:
-            problems = self._unknown_system_policies(agreement)
-            if problems:
-                return self._reject(key, agreement.agreement_id, agreement.digest, problems, "invalid", upload=upload)
+            unknown, escalating = self._unknown_system_policies(agreement)
+            if unknown or escalating:
+                return self._reject(key, agreement.agreement_id, agreement.digest, unknown + escalating,
+                                    "invalid" if unknown else "guardrail", upload=upload)
         previous_id = self.records.agreement_for_key(key)
         if previous_id is not None and previous_id != agreement.agreement_id:
             held = self.records.status(previous_id)
@@ -155,8 +159,10 @@ class Reconciler:
             problem = Problem("agreementId", f"agreement id '{agreement.agreement_id}' is already used by {holder}; "
                                              f"each agreement needs its own id")
             return self._reject(key, agreement.agreement_id, agreement.digest, [problem], "conflict", upload=upload)
-        self.records.remember_key(key, agreement.agreement_id)
-        target = target_for(agreement, now)
+        first_grant = applied is None or status.get("state") not in APPLIED_STATES
+        self.records.remember_key(key, agreement.agreement_id, pending={
+            "roleName": agreement.role_name, "onExpiry": agreement.on_expiry} if first_grant else None)
+        target = target_for(agreement, now, self.protect)
         try:
             converged = self.executor.converge(target)
         except (CloudError, NotConverged) as error:
@@ -164,13 +170,43 @@ class Reconciler:
         if converged.refusal is not None:
             return self._reject(key, agreement.agreement_id, agreement.digest, [converged.refusal], "conflict",
                                 upload=upload)
+        if converged.applied and etag is not None and _etag(etag) != self._etag_now(key):
+            return self._superseded(agreement, key)
         if isinstance(target, EndedRole):  # uploaded already expired and not refused (not a new revision)
-            return self._record_end(agreement.agreement_id, status, converged.applied, "expired")
-        return self._record_applied(agreement, status, converged.applied, raw, uploader, now)
+            outcome = self._record_end(agreement.agreement_id, status, converged.applied, "expired")
+        else:
+            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now)
+        if first_grant:
+            self.records.remember_key(key, agreement.agreement_id)  # recorded: nothing pending any more
+        if converged.applied and outcome.state in APPLIED_STATES and \
+                self.gateways.store.head(f"{CONTROL_REVOKE}{agreement.partner.account_id}") is not None:
+            # The kill switch was dropped while this grant ran: the enforcer may have applied it before
+            # this agreement was recorded as live. Checked after the record, so one of the two sees the other.
+            return self.end(agreement.agreement_id, "revoked")
+        return outcome
 
-    def _unknown_system_policies(self, agreement: Agreement) -> list[Problem]:
-        """System policies RAM does not have: refused before any write, not half-way through provisioning."""
-        problems = []
+    def _etag_now(self, key: str) -> str:
+        meta = self.gateways.store.head(key)
+        return _etag(meta.etag if meta is not None else None)
+
+    def _superseded(self, agreement: Agreement, key: str) -> Outcome:
+        """This run granted a revision the file no longer holds: a newer upload raced it, and that
+        upload's own run applies it (or already has). Put RAM back to what the records say, instead of
+        leaving the union of both revisions."""
+        log.info("%s changed while it was being applied; RAM is put back to the recorded revision", key,
+                 extra={"agreementId": agreement.agreement_id})
+        status = self.records.status(agreement.agreement_id)
+        if _applied_agreement(status) is not None and status.get("state") in APPLIED_STATES:
+            self.reconcile(agreement.agreement_id)
+        else:
+            self.executor.converge(ended_role(agreement.agreement_id, agreement.role_name, self.settings.account_id,
+                                              agreement.on_expiry))
+        return Outcome(key, agreement.agreement_id, "ignored")
+
+    def _unknown_system_policies(self, agreement: Agreement) -> tuple[list[Problem], list[Problem]]:
+        """(System policies RAM does not have, system policies whose document escalates): refused
+        before any write, not half-way through provisioning."""
+        problems, escalating = [], []
         for i, policy in enumerate(agreement.policies):
             if policy.type != "System":
                 continue
@@ -179,17 +215,40 @@ class Reconciler:
             except CloudError as error:
                 if error.code.startswith("NoPermission") or error.code.startswith("Forbidden"):
                     log.warning("cannot check system policies (%s); attaching will tell", error.code)
-                    return []
+                    return [], []
                 raise
             if found is None:
                 problems.append(Problem(f"policies[{i}].name", f"RAM has no system policy named {policy.name!r}; "
                                                               f"check the spelling (e.g. AliyunECSFullAccess)"))
-        return problems
+            else:
+                escalating += escalating_system_policy(i, policy.name, found.document, self.settings)
+        return problems, escalating
+
+    def _end_pending(self, key: str) -> list[Action]:
+        """A first grant from `key` that never completed (the instance crashed, or its retries ran
+        out) may have left a half-provisioned role that no applied revision owns: end it. Only
+        while no revision of that agreement id is live (from this file or another)."""
+        entry = self.records.key_entry(key)
+        pending, agreement_id = entry.get("pending"), entry.get("agreementId")
+        if not isinstance(pending, dict) or not pending.get("roleName") or not agreement_id:
+            return []
+        status = self.records.status(agreement_id)
+        if status is not None and status.get("state") in APPLIED_STATES:
+            return []
+        target = ended_role(agreement_id, pending["roleName"], self.settings.account_id,
+                            pending.get("onExpiry") or ON_EXPIRY_DELETE_ROLE)
+        converged = self.executor.converge(target)
+        if converged.applied:
+            log.warning("ended the unfinished grant of %s from %s: %s", agreement_id, key,
+                        "; ".join(a.describe() for a in converged.applied), extra={"agreementId": agreement_id})
+        self.records.remember_key(key, agreement_id)  # nothing pending any more
+        return converged.applied
 
     def _removed(self, key: str) -> Outcome:
         agreement_id = self.records.agreement_for_key(key)
         if agreement_id is None:
             return Outcome(key, None, "ignored")
+        self._end_pending(key)
         status = self.records.status(agreement_id)
         if status is None or status.get("sourceKey") != key:
             self.records.forget_key(key)
@@ -207,7 +266,10 @@ class Reconciler:
             return Outcome(status.get("sourceKey") if status else None, agreement_id, "ignored",
                            status.get("state") if status else None)
         now = self.settings.now()
-        target = target_for(applied, now)
+        target = target_for(applied, now, self.protect)
+        broken = [] if isinstance(target, EndedRole) else self._breaks_guardrails(applied, now)
+        if broken:  # never grant what intake would refuse; ending stays possible
+            return self._refuse_recorded(agreement_id, status, applied, broken)
         try:
             converged = self.executor.converge(
                 target, on_plan=self._note_ending(agreement_id, status) if isinstance(target, EndedRole) else None)
@@ -236,11 +298,34 @@ class Reconciler:
         return Outcome(applied.source_key, agreement_id, "applied" if changed else "unchanged", state,
                        [a.describe() for a in converged.applied])
 
+    def _breaks_guardrails(self, agreement: Agreement, now: datetime) -> list[Problem]:
+        """A revision read back from a status record is checked again before it is granted: the
+        record is only as trustworthy as whoever can write the bucket, and the guardrails may
+        have been tightened since it was applied."""
+        return check_guardrails(agreement, self.settings, uploader=None, now=now, is_new_revision=False,
+                                check_uploader=False)
+
+    def _refuse_recorded(self, agreement_id: str, status: dict, applied: Agreement, problems: list[Problem]) -> Outcome:
+        """The recorded revision breaks the guardrails: change nothing in RAM, report it."""
+        error = Problem("(status)", "the applied revision in the status record breaks the guardrails: "
+                                    + "; ".join(str(p) for p in problems))
+        log.error("agreement %s not reconciled: %s", agreement_id, error.message, extra={"agreementId": agreement_id})
+        self._count_failure(agreement_id, status, error)
+        self._notice(agreement_id, f"guardrails:{_digest(status['agreementText'].encode('utf-8'))}",
+                     f"Agreement {agreement_id} not applied: its record breaks the guardrails",
+                     f"The revision of **{agreement_id}** recorded in `status/{agreement_id}.json` is not what "
+                     f"intake would grant; RAM was not changed. Check who wrote that record.\n\n"
+                     + "\n".join(f"- `{md_code(p.path)}`: {md_text(p.message)}" for p in problems))
+        return Outcome(applied.source_key, agreement_id, "failed", status.get("state"),
+                       problems=[p.to_dict() for p in problems])
+
     def end(self, agreement_id: str, reason: str) -> Outcome:
         """End an agreement now (file deleted, kill switch), per its onExpiry."""
         status = self.records.status(agreement_id)
         applied = _applied_agreement(status)
         if status is None or applied is None:
+            if status is not None and status.get("sourceKey"):
+                self._end_pending(status["sourceKey"])  # a first grant that failed half-way
             if status is not None and status.get("state") != "ended":
                 self.records.put_status(agreement_id, dict(status, state="ended", updatedAt=iso(self.settings.now()),
                                                            ended={"at": iso(self.settings.now()), "reason": reason,
@@ -301,7 +386,7 @@ class Reconciler:
         # The status record is written last: until it names this revision, a retried run (after a
         # crash or a failed write) is not "unchanged" and schedules and notifies again — idempotently.
         self._schedule(agreement, now)
-        changes = "\n".join(f"- {a.describe()[:300]}" for a in applied_actions) or "- (no RAM change needed)"
+        changes = "\n".join(f"- {md_text(a.describe()[:300])}" for a in applied_actions) or "- (no RAM change needed)"
         self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}:{revision}", strict=True, title=
                      f"Agreement {agreement.agreement_id} {kind}", text=
                      f"**{agreement.partner.display}** ({agreement.partner.account_id}) may assume "
@@ -310,6 +395,8 @@ class Reconciler:
                      f"until {iso(agreement.expires_at)}.\n\nRAM changes:\n{changes}\n\n"
                      f"### Onboarding for {agreement.partner.display}\n\n{onboarding_markdown(pack)}")
         self.records.put_status(agreement.agreement_id, record)
+        if kind == "amended" and previous.expires_at != agreement.expires_at:
+            self._pre_expiry_notices(agreement, now)  # moved into a notice window: its point has passed
         return Outcome(agreement.source_key, agreement.agreement_id, "applied", state,
                        [a.describe() for a in applied_actions])
 
@@ -324,7 +411,7 @@ class Reconciler:
         applied = _applied_agreement(status)
         what = {"expired": "expired", "deleted": "ended: its file was deleted",
                 "revoked": "revoked by the kill switch"}.get(reason, f"ended ({reason})")
-        evidence = "\n".join(f"- {line}" for line in removals) or "- nothing was left to remove"
+        evidence = "\n".join(f"- {md_text(line)}" for line in removals) or "- nothing was left to remove"
         # Notice and claim first, the status record last: a run that fails before the record says
         # "ended" is retried in full (RAM is already converged then, the notice deduplicated).
         self._notice(agreement_id, f"ended:{status.get('digest')}:{status.get('revision') or 0}",
@@ -342,6 +429,8 @@ class Reconciler:
         (ETag and time), so that redeliveries notify once but a later identical upload notifies again."""
         now = self.settings.now()
         errors = [p.to_dict() for p in problems]
+        if is_agreement_key(key):
+            self._end_pending(key)  # an earlier upload of this file may have been granted half-way
         status = self.records.status(agreement_id) if agreement_id else None
         last_upload = {"digest": digest, "at": iso(now), "result": "rejected", "reason": reason, "errors": errors}
         if status is not None and status.get("sourceKey") == key:
@@ -359,10 +448,10 @@ class Reconciler:
                                                "digest": digest, "errors": errors, "updatedAt": iso(now)})
         log.warning("rejected %s: %s", key, "; ".join(str(p) for p in problems),
                     extra={"agreementId": agreement_id, "reason": reason})
-        lines = "\n".join(f"- `{p.path}`: {p.message}" for p in problems)
+        lines = "\n".join(f"- `{md_code(p.path)}`: {md_text(p.message)}" for p in problems)
         self._notice(agreement_id or "_files", f"rejected:{key}:{digest}:{upload}",
                      f"Agreement file rejected: {key}",
-                     f"**{key}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}", strict=True)
+                     f"**{md_text(key)}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}", strict=True)
         return Outcome(key, agreement_id, "rejected", status.get("state") if status else "rejected", problems=errors)
 
     def _failed(self, agreement: Agreement, status: dict | None, previous: Agreement | None, error: Exception,
@@ -383,12 +472,14 @@ class Reconciler:
         else:
             record = dict(status or {}, agreementId=agreement.agreement_id, state="failed",
                           sourceKey=agreement.source_key, digest=agreement.digest, errors=[detail],
+                          partnerAccountId=agreement.partner.account_id,  # the kill switch finds it
                           lastUpload=upload, updatedAt=iso(now))
         self.records.put_status(agreement.agreement_id, record)
         log.error("agreement %s failed: %s", agreement.agreement_id, error, extra={"agreementId": agreement.agreement_id})
         self._notice(agreement.agreement_id, f"failed:{agreement.digest}:{(status or {}).get('revision') or 0}",
                      f"Agreement {agreement.agreement_id} failed",
-                     f"Applying **{agreement.source_key}** failed: `{detail.get('code')}` {detail.get('message')}\n\n"
+                     f"Applying **{md_text(agreement.source_key)}** failed: `{md_code(detail.get('code'))}` "
+                     f"{md_text(detail.get('message'))}\n\n"
                      + ("It will be retried." if retryable else
                         "RAM was put back to the last applied revision." if previous else
                         "Nothing was granted; fix the cause and upload the file again."))
@@ -397,7 +488,9 @@ class Reconciler:
         return Outcome(agreement.source_key, agreement.agreement_id, "failed", record["state"], problems=[detail])
 
     def _roll_back(self, agreement: Agreement, previous: Agreement | None, now: datetime) -> None:
-        target = target_for(previous, now) if previous is not None else ended_role(
+        if previous is not None and self._breaks_guardrails(previous, now):
+            previous = None  # never roll "back" to a recorded revision intake would refuse
+        target = target_for(previous, now, self.protect) if previous is not None else ended_role(
             agreement.agreement_id, agreement.role_name, agreement.owner.account_id)
         try:
             self.executor.converge(target)
@@ -414,7 +507,8 @@ class Reconciler:
             self._notice(agreement_id, f"failing:{status.get('digest')}:{failures['count']}",
                          f"Agreement {agreement_id} keeps failing",
                          f"rolepact could not reconcile **{agreement_id}** {failures['count']} times in a row: "
-                         f"`{failures['lastError'].get('code', '')}` {failures['lastError'].get('message', '')}")
+                         f"`{md_code(failures['lastError'].get('code', ''))}` "
+                         f"{md_text(failures['lastError'].get('message', ''))}")
 
     def _append_history(self, record: dict, actions: list[Action], now: datetime) -> None:
         if actions:
@@ -448,7 +542,8 @@ class Reconciler:
         """Send a notice at most once. `strict`: a retryable failure (the bucket throttling) is raised,
         for callers that write their status record after the notice and are retried by FC."""
         try:
-            self.notifier.send(Notice(agreement_id, notice_id, title, f"### {title}\n\n{text}\n\n— rolepact"))
+            self.notifier.send(Notice(agreement_id, notice_id, title,
+                                      f"### {md_text(title)}\n\n{text}\n\n— rolepact"))
         except CloudError as error:  # the bucket itself failing must not hide the RAM outcome
             if strict and error.retryable:
                 raise

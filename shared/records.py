@@ -100,13 +100,19 @@ class Records:
     def _index_path(self, key: str) -> str:
         return f"{KEY_INDEX}{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}.json"
 
-    def remember_key(self, key: str, agreement_id: str) -> None:
+    def remember_key(self, key: str, agreement_id: str, pending: dict | None = None) -> None:
+        """`pending`: {"roleName", "onExpiry"} of a first grant about to touch RAM, kept until it is
+        recorded, so that a grant that never completed (a crash, retries exhausted) can be ended."""
         path = self._index_path(key)
-        if (self.store.get_json(path) or {}).get("agreementId") != agreement_id:
-            self.store.put_json(path, {"key": key, "agreementId": agreement_id})
+        entry = {"key": key, "agreementId": agreement_id, **({"pending": pending} if pending else {})}
+        if (self.store.get_json(path) or {}) != entry:
+            self.store.put_json(path, entry)
+
+    def key_entry(self, key: str) -> dict:
+        return self.store.get_json(self._index_path(key)) or {}
 
     def agreement_for_key(self, key: str) -> str | None:
-        return (self.store.get_json(self._index_path(key)) or {}).get("agreementId")
+        return self.key_entry(key).get("agreementId")
 
     def forget_key(self, key: str) -> None:
         self.store.delete(self._index_path(key))

@@ -54,6 +54,9 @@ class ActualState:
 
     role: RoleSnapshot | None
     policies: Mapping[str, PolicySnapshot] = field(default_factory=dict)  # by RAM policy name
+    # policies with this agreement's names (`rp-<hash>-...`) that rolepact did not create: never
+    # versioned or deleted (a plan that needs one of these names is refused)
+    foreign: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -48,18 +48,19 @@ _ALLOW_HINT = "or list {name!r} in ROLEPACT_ALLOW_PRIVILEGED_POLICIES"
 
 
 def check_guardrails(agreement: Agreement, settings: Settings, *, uploader: str | None, now: datetime,
-                     is_new_revision: bool = True) -> list[Problem]:
+                     is_new_revision: bool = True, check_uploader: bool = True) -> list[Problem]:
     """Every guardrail the agreement breaks (empty: it may be applied).
 
     `uploader` is the OSS event's userIdentity.principalId (None if unknown); `now` must be aware.
     `is_new_revision` is False when re-checking a file that was already applied, which may have
-    expired since without being wrong.
+    expired since without being wrong. `check_uploader` is False when re-checking a revision read
+    back from rolepact's own records (there is no upload event to vouch for it).
     """
     rails = settings.guardrails
     return [
         *_owner(agreement, settings),
         *_partner(agreement, rails),
-        *_uploader(uploader, rails),
+        *(_uploader(uploader, rails) if check_uploader else []),
         *_privileged_system_policies(agreement, rails),
         *_escalating_custom_policies(agreement, rails),
         *_agreement_length(agreement, rails, now),
@@ -113,13 +114,39 @@ def _escalating_custom_policies(agreement: Agreement, rails: Guardrails) -> list
         for j, statement in enumerate(policy.document["Statement"]):
             if statement["Effect"] != "Allow":
                 continue  # a Deny only takes access away
-            for field, reason in _escalations(statement):
+            for field, reason in _escalations(statement, agreement):
                 problems.append(Problem(f"policies[{i}].document.Statement[{j}].{field}",
                                         f"{reason}; remove it, {_ALLOW_HINT.format(name=policy.name)}"))
     return problems
 
 
-def _escalations(statement: dict) -> list[tuple[str, str]]:
+def escalating_system_policy(index: int, name: str, document: dict | None, settings: Settings) -> list[Problem]:
+    """A system policy judged by what RAM says it grants, not by its name (e.g. AliyunFCFullAccess
+    allows ram:PassRole: a partner could run code with any role that trusts FC). `document` is the
+    policy's default version as RAM returns it; None (unreadable) passes, attaching will tell."""
+    allowed = {n.lower() for n in settings.guardrails.allowed_privileged_policies}
+    if name.lower() in allowed or not isinstance(document, dict):
+        return []
+    statements = document.get("Statement")
+    problems = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        normalized = {key: value for key, value in statement.items()
+                      if key in ("Action", "NotAction", "Resource", "NotResource")
+                      and (isinstance(value, str) or (isinstance(value, list)
+                                                      and all(isinstance(v, str) for v in value)))}
+        if "Action" not in normalized and "NotAction" not in normalized:
+            continue
+        if "Resource" not in normalized and "NotResource" not in normalized:
+            normalized["Resource"] = "*"
+        for _, reason in _escalations(normalized):
+            problems.append(Problem(f"policies[{index}].name", f"system policy {name}: {reason}; "
+                                                               f"remove it, {_ALLOW_HINT.format(name=name)}"))
+    return problems
+
+
+def _escalations(statement: dict, agreement: Agreement | None = None) -> list[tuple[str, str]]:
     """(field, why) for each way an Allow statement lets the partner widen its own access."""
     if "NotAction" in statement:
         return [("NotAction", "an Allow with NotAction grants every action not listed, including RAM writes")]
@@ -133,6 +160,11 @@ def _escalations(statement: dict) -> list[tuple[str, str]]:
             found.append(("Action", f"{pattern!r} grants {ram_write}, a RAM write that lets the partner give "
                                     f"itself more access"))
         broad = _matches(pattern, "sts:AssumeRole") and _broad_role_resource(statement)
+        own = _matches(pattern, "sts:AssumeRole") and not broad and _owner_role(statement, agreement)
+        if own:
+            found.append(("Resource", f"{pattern!r} grants sts:AssumeRole on {own!r}, a role of the owner account: "
+                                      f"any identity of that account may assume a role that trusts it, so the "
+                                      f"partner would act with that role's permissions, past every guardrail"))
         if broad:
             field, resource = broad
             found.append((field, f"{pattern!r} grants sts:AssumeRole on {resource}, which reaches roles other "
@@ -155,6 +187,17 @@ def _ram_write_granted(pattern: str) -> str | None:
     for verb in RAM_WRITE_VERBS:
         if name.lower().startswith(verb.lower()) or _matches(name, f"{verb}AnyNewAction"):
             return f"ram:{verb}* actions"
+    return None
+
+
+def _owner_role(statement: dict, agreement: Agreement | None) -> str | None:
+    """The first role of the owner account (other than the agreement's own) among the statement's resources."""
+    if agreement is None:
+        return None
+    for resource in _as_list(statement.get("Resource") or []):
+        if _ONE_ROLE.fullmatch(resource) and resource.split(":")[3] == agreement.owner.account_id \
+                and resource.rsplit("/", 1)[1].lower() != agreement.role_name.lower():
+            return resource
     return None
 
 

@@ -449,11 +449,12 @@ class _Reader:
         for i, item in enumerate(items):
             if not isinstance(item, dict) or item.get("type") not in S.POLICY_TYPES:
                 continue
-            key = (item["type"], item.get("name"))
-            if not isinstance(key[1], str):
+            name = item.get("name")
+            if not isinstance(name, str):
                 continue
+            key = (item["type"], name.lower())  # RAM policy names are case-insensitive
             if key in seen:
-                self.problem(f"policies[{i}]", f"duplicates policies[{seen[key]}] ({key[0]} policy {key[1]!r})")
+                self.problem(f"policies[{i}]", f"duplicates policies[{seen[key]}] ({key[0]} policy {name!r})")
             else:
                 seen[key] = i
 

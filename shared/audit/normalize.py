@@ -16,8 +16,9 @@ for changes to RAM roles and policies, where they say what was changed.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from shared.audit.pipeline import CHANGE_EVENTS
 
@@ -105,12 +106,32 @@ def unwrap_cloud_event(item) -> tuple[dict | None, str | None]:
     return data, None
 
 
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z")
+_VALID_DAYS: dict[str, bool] = {}
+
+
+def _valid_day(day: str) -> bool:
+    valid = _VALID_DAYS.get(day)
+    if valid is None:
+        try:
+            date.fromisoformat(day)
+            valid = True
+        except ValueError:
+            valid = False
+        if len(_VALID_DAYS) < 10_000:
+            _VALID_DAYS[day] = valid
+    return valid
+
+
 def normalize_time(value) -> str | None:
-    """ActionTrail's eventTime as `YYYY-MM-DDTHH:MM:SSZ` in UTC; None if it is no time."""
+    """ActionTrail's eventTime as `YYYY-MM-DDTHH:MM:SSZ` in UTC; None if it is no time.
+
+    Only a real time passes: a shape-alike such as `2027-13-45T99:99:99Z` would crash date
+    arithmetic further down (and with it the whole batch)."""
     if not isinstance(value, str) or len(value) < 19:
         return None
-    if len(value) == 20 and value[19] == "Z" and value[10] == "T":
-        return value
+    if len(value) == 20 and _CANONICAL_TIME.fullmatch(value):
+        return value if _valid_day(value[:10]) else None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
