@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -121,7 +123,7 @@ def cmd_revoke(args) -> int:
         gateways.store.put_json(f"{CONTROL_REVOKE}{args.partner}", {"partner": args.partner, "at": iso(settings.now()),
                                                                       "by": "rolepact revoke"})
         ended = Enforcer(settings, gateways).apply_kill_switches()
-    except CloudError as error:
+    except RolepactError as error:  # a cloud error, or no credentials in the environment
         print(f"rolepact revoke: {error}", file=sys.stderr)
         return 2
     _print(args, {"partner": args.partner, "ended": ended},
@@ -138,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check agreement files (exit 1 on any error)")
     validate.add_argument("files", nargs="+")
-    validate.add_argument("--max-bytes", type=int, default=64 * 1024)
+    validate.add_argument("--max-bytes", type=int, default=int(os.environ.get("ROLEPACT_MAX_FILE_BYTES", 64 * 1024)),
+                          help="largest file (default: ROLEPACT_MAX_FILE_BYTES or 65536, as intake)")
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(run=cmd_validate)
 
@@ -160,10 +163,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--since -24h` -> `--since=-24h`: argparse would take `-24h` for an option."""
+    joined, index = [], 0
+    while index < len(argv):
+        item = argv[index]
+        if item in ("--since", "--until") and index + 1 < len(argv) and re.fullmatch(r"-\d+[smhd]?", argv[index + 1]):
+            joined.append(f"{item}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(item)
+        index += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     from shared import log
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     log.setup("WARNING", to_stderr=True)  # stdout is the command's output
     return args.run(args)
 

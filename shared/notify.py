@@ -108,11 +108,11 @@ class Notifier:
 
     def send(self, notice: Notice) -> str:
         """Returns "sent", "queued", "duplicate" or "disabled"."""
+        log.info("notice %s: %s", notice.notice_id, notice.title, extra={"agreementId": notice.agreement_id})
+        if not self.enabled:  # unclaimed: a robot configured later still gets what is due then
+            return "disabled"
         if notice.agreement_id and not self.records.claim_notice(notice.agreement_id, notice.notice_id):
             return "duplicate"
-        log.info("notice %s: %s", notice.notice_id, notice.title, extra={"agreementId": notice.agreement_id})
-        if not self.enabled:
-            return "disabled"
         if self._batch is not None:
             self._batch.append(notice)
             return "batched"

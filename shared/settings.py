@@ -76,7 +76,7 @@ class Settings:
     failure_report_after: int = 3  # report an agreement that failed this many ticks in a row
     remediation: str = "report"  # role auditor: report | fix
     sensitive_actions: tuple[str, ...] = DEFAULT_SENSITIVE_ACTIONS
-    denial_burst: int = 5  # NoPermission events in 5 minutes that make a finding
+    denial_burst: int = 5  # denied calls within ROLEPACT_AUDIT_DENIAL_WINDOW_SECONDS that make a finding
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
 

@@ -60,6 +60,7 @@ def check_guardrails(agreement: Agreement, settings: Settings, *, uploader: str 
     return [
         *_owner(agreement, settings),
         *_partner(agreement, rails),
+        *_reserved_role_name(agreement),
         *(_uploader(uploader, rails) if check_uploader else []),
         *_privileged_system_policies(agreement, rails),
         *_escalating_custom_policies(agreement, rails),
@@ -92,6 +93,19 @@ def _uploader(uploader: str | None, rails: Guardrails) -> list[Problem]:
         return []
     who = "the uploader is unknown" if uploader is None else f"uploader {uploader!r} is not approved"
     return [Problem("(uploader)", f"{who}; only principals in ROLEPACT_APPROVED_UPLOADERS may upload agreements")]
+
+
+RESERVED_ROLE_PREFIXES = ("rolepact-", "aliyunservicerolefor")
+
+
+def _reserved_role_name(agreement: Agreement) -> list[Problem]:
+    """rolepact's own roles (its service role policy denies changing them) and Alibaba's
+    service-linked roles are never an agreement's role: refuse up front, not at CreateRole."""
+    name = agreement.role_name.lower()
+    if not name.startswith(RESERVED_ROLE_PREFIXES):
+        return []
+    return [Problem("role.name", f"role names starting with 'rolepact-' (rolepact's own roles) or "
+                                 f"'AliyunServiceRoleFor' (service-linked roles) are reserved; choose another name")]
 
 
 # ======================================================================================= policies

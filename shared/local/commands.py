@@ -71,7 +71,9 @@ def watch(directory: Path, out_dir: Path, *, interval: float = 1.0, stream=sys.s
 def cmd_fake_serve(args) -> int:
     from fakecloud.__main__ import main as fake_main
 
-    argv = ["--host", args.host, "--port", str(args.port), "--region", args.region]
+    argv = ["--host", args.host, "--port", str(args.port), "--region", args.region, "--latency", str(args.latency)]
+    if args.verbose:
+        argv.append("--verbose")
     for account in args.account:
         argv += ["--account", account]
     return fake_main(argv)
@@ -93,4 +95,6 @@ def add_local_commands(commands) -> None:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--region", default="cn-hangzhou")
     serve.add_argument("--account", action="append", default=[], help="ACCOUNT_ID[:ALIAS[:AK_ID:AK_SECRET]]")
+    serve.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
+    serve.add_argument("--verbose", action="store_true")
     serve.set_defaults(run=cmd_fake_serve)

@@ -122,12 +122,12 @@ def test_latency_is_added_to_every_call_and_overlaps_between_threads():
 
 
 def test_latency_in_server_mode_spares_the_admin_api():
-    cloud = FakeCloud(latency=0.2)
+    cloud = FakeCloud(latency=1.0)  # far above any scheduling noise on a loaded machine
     with FakeCloudServer(cloud) as server:
         started = time.perf_counter()
         assert requests.get(f"{server.url}/_fakecloud/health", timeout=5).json() == {"status": "ok"}
-        assert time.perf_counter() - started < 0.2
+        assert time.perf_counter() - started < 0.5
         started = time.perf_counter()
         requests.post(f"{server.url}/", headers={"x-acs-version": "2015-05-01", "x-acs-action": "ListRoles"},
                       timeout=5)
-        assert time.perf_counter() - started >= 0.2
+        assert time.perf_counter() - started >= 1.0

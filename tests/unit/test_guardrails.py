@@ -214,3 +214,10 @@ def test_wildcard_matching_cannot_be_made_to_backtrack_for_long():
     started = time.perf_counter()
     assert not _matches("*a" * 300 + "b", "a" * 3000)
     assert time.perf_counter() - started < 5
+
+
+
+@pytest.mark.parametrize("name", ["rolepact-fc-role", "Rolepact-anything", "AliyunServiceRoleForECS"])
+def test_reserved_role_names_are_refused(name):
+    problems = check(replace(SEED, role_name=name))
+    assert [p.path for p in problems] == ["role.name"] and "reserved" in problems[0].message
