@@ -18,8 +18,11 @@ def cmd_local(args) -> int:
 
 
 def watch(directory: Path, out_dir: Path, *, interval: float = 1.0, stream=sys.stdout,
-          stop_after: float | None = None) -> int:
-    """DIR is the bucket: files under DIR/agreements/ are uploaded, changed or deleted as you edit them."""
+          stop_after: float | None = None, stop=None) -> int:
+    """DIR is the bucket: files under DIR/agreements/ are uploaded, changed or deleted as you edit them.
+
+    Runs until Ctrl-C, `stop_after` seconds, or `stop` (a threading.Event) is set.
+    """
     import hashlib
 
     from fakecloud import mock_cloud
@@ -37,7 +40,7 @@ def watch(directory: Path, out_dir: Path, *, interval: float = 1.0, stream=sys.s
         stage = build_stage(cloud)
         stage.fc.start_workers(2)
         try:
-            while stop_after is None or time.monotonic() - started < stop_after:
+            while (stop_after is None or time.monotonic() - started < stop_after) and not (stop and stop.is_set()):
                 current = {}
                 for path in sorted((directory / "agreements").glob("*.json")):
                     key = f"agreements/{path.name}"
