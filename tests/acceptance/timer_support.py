@@ -17,7 +17,6 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import time_machine
 from alibabacloud_actiontrail20200706 import models as trail_models
 from alibabacloud_actiontrail20200706.client import Client as TrailClient
 from alibabacloud_ecs20140526 import models as ecs_models
@@ -29,15 +28,15 @@ from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.models import Config
 
-from fakecloud import Credentials, mock_cloud
+from fakecloud import Credentials
 from shared.agreements.schema import EXAMPLE_AGREEMENT
 from shared.documents import custom_policy_name, guard_policy_name
 from shared.local.stage import build_stage
 from shared.runtime import reset_settings
+from audit_support import T0, clock, fake  # noqa: F401 - T0 and the shared fixtures
 
 A, B, C = "1234567890123456", "1345678901234567", "1456789012345678"
 REGION = "cn-hangzhou"
-T0 = datetime(2027, 3, 1, 9, 0, 20, tzinfo=timezone.utc)  # a Monday morning, 20 s past the minute
 SEED_ID = EXAMPLE_AGREEMENT["agreementId"]
 SEED_ROLE = EXAMPLE_AGREEMENT["role"]["name"]
 EXTERNAL_ID = EXAMPLE_AGREEMENT["conditions"]["externalId"]
@@ -47,21 +46,8 @@ FC_POLICY = "rolepact-fc-policy"
 
 
 # ================================================================================ fixtures
-@pytest.fixture
-def clock():
-    """Frozen time at T0; `clock.move_to(t)` travels."""
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def fake(clock):
-    with mock_cloud() as cloud:
-        try:
-            yield cloud
-        finally:
-            reset_settings(None)
-
+# `clock` (frozen time at T0, `clock.move_to(t)` travels) and `fake` (the fake cloud) are the
+# audit tests' fixtures, imported above.
 
 # The functions of s.yaml these tests exercise, with all their triggers (OSS, every-minute, hourly).
 # Other functions (e.g. the access audit, on every ActionTrail event) are left out so that call

@@ -86,14 +86,18 @@ def policy(*statements: dict) -> str:
 
 
 def api_error(code: str, status: int):
-    """`pytest.raises` for an SDK exception with this code and HTTP status (checked on exit)."""
-    return _ApiError(code, status)
+    """`pytest.raises` for a tea SDK exception with this code and HTTP status (checked on exit)."""
+    return RaisesWithCode(AlibabaCloudException, code, status, status_attribute="status_code")
 
 
-class _ApiError:
-    def __init__(self, code: str, status: int) -> None:
-        self.code, self.status = code, status
-        self._raises = pytest.raises(AlibabaCloudException)
+class RaisesWithCode:
+    """`pytest.raises(exception_class)` that also checks the cloud's error code and HTTP status.
+
+    SDKs name the status differently (tea: `status_code`, oss2: `status`), hence the attribute."""
+
+    def __init__(self, exception_class, code: str, status: int, *, status_attribute: str) -> None:
+        self.code, self.status, self.status_attribute = code, status, status_attribute
+        self._raises = pytest.raises(exception_class)
 
     def __enter__(self):
         self.info = self._raises.__enter__()
@@ -102,8 +106,8 @@ class _ApiError:
     def __exit__(self, *exc):
         handled = self._raises.__exit__(*exc)
         error = self.info.value
-        assert (error.code, error.status_code) == (self.code, self.status), \
-            f"expected {self.code}/{self.status}, got {error.code}/{error.status_code}: {error.message}"
+        got = (error.code, getattr(error, self.status_attribute))
+        assert got == (self.code, self.status), f"expected {self.code}/{self.status}, got {got}: {error}"
         return handled
 
 

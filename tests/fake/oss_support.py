@@ -14,7 +14,7 @@ import oss2
 import pytest
 import requests
 import time_machine
-from iam_support import ACCOUNT_A, ACCOUNT_B, assume, make_user, ram_client, ram_models, trust
+from iam_support import ACCOUNT_A, ACCOUNT_B, RaisesWithCode, assume, make_user, ram_client, ram_models, trust
 
 from fakecloud import Credentials
 
@@ -72,23 +72,9 @@ def error_fields(response: requests.Response) -> dict[str, str | None]:
     return {child.tag: child.text for child in root}
 
 
-class oss_raises:  # noqa: N801 - used like pytest.raises
+def oss_raises(exception_class, code: str, status: int) -> RaisesWithCode:
     """`pytest.raises(exception_class)` that also checks the OSS code and HTTP status."""
-
-    def __init__(self, exception_class, code: str, status: int) -> None:
-        self.code, self.status = code, status
-        self._raises = pytest.raises(exception_class)
-
-    def __enter__(self):
-        self.info = self._raises.__enter__()
-        return self.info
-
-    def __exit__(self, *exc):
-        handled = self._raises.__exit__(*exc)
-        error = self.info.value
-        assert (error.code, error.status) == (self.code, self.status), \
-            f"expected {self.code}/{self.status}, got {error.code}/{error.status}: {error.details}"
-        return handled
+    return RaisesWithCode(exception_class, code, status, status_attribute="status")
 
 
 def role_session(root_a: Credentials, root_b: Credentials, *, actions=("oss:GetObject",), name: str = "oss-from-b",

@@ -10,22 +10,12 @@ import time_machine
 from helpers import ecs_client, ecs_models, lookup_events, trail_client
 from iam_support import (ACCOUNT_A, ACCOUNT_B, api_error, assume, make_user, ram_client, ram_models, sts_client,
                          sts_models, trust)
+from iam_support import cloud, root_a  # noqa: F401 - shared fixtures
 
 from fakecloud import mock_cloud
 from fakecloud.clock import iso
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def cloud():
-    with mock_cloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def root_a(cloud):
-    return cloud.add_account(ACCOUNT_A, "company-a")
 
 
 @pytest.fixture

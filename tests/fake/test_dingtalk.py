@@ -14,18 +14,13 @@ import pytest
 import requests
 import time_machine
 from iam_support import ACCOUNT_A
+from iam_support import cloud  # noqa: F401 - shared fixtures
 
-from fakecloud import FakeCrash, mock_cloud
+from fakecloud import FakeCrash
 from fakecloud.wire import Request
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 SECRET = "SEC1a2b3c4d5e6f"
-
-
-@pytest.fixture
-def cloud():
-    with mock_cloud() as cloud:
-        yield cloud
 
 
 def signed(url: str, secret: str = SECRET, timestamp_ms: int | None = None) -> str:

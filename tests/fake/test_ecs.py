@@ -7,19 +7,8 @@ import pytest
 from helpers import ecs_client, ecs_models
 from iam_support import (ACCOUNT_A, ACCOUNT_B, allow, api_error, assume, make_user, policy, ram_client, ram_models,
                          trust)
+from iam_support import cloud, root_a  # noqa: F401 - shared fixtures
 
-from fakecloud import mock_cloud
-
-
-@pytest.fixture
-def cloud():
-    with mock_cloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def root_a(cloud):
-    return cloud.add_account(ACCOUNT_A, "company-a")
 
 
 @pytest.fixture

@@ -16,24 +16,9 @@ from oss_support import (ACCOUNT_A, ACCOUNT_B, BUCKET, ENDPOINT, INTERNAL, bucke
 
 from fakecloud import FakeCrash, Limits, mock_cloud
 from fakecloud.server import FakeCloudServer
+from iam_support import cloud, root_a, root_b  # noqa: F401 - shared fixtures
 
 NO_RIGHT = "You have no right to access this object because of bucket acl."
-
-
-@pytest.fixture
-def cloud():
-    with mock_cloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def root_a(cloud):
-    return cloud.add_account(ACCOUNT_A, "company-a")
-
-
-@pytest.fixture
-def root_b(cloud):
-    return cloud.add_account(ACCOUNT_B, "company-b")
 
 
 @pytest.fixture

@@ -10,20 +10,9 @@ import oss2
 import pytest
 from oss_support import ACCOUNT_A, ACCOUNT_B, BUCKET, bucket, make_user, ram_client, ram_models, role_session
 
-from fakecloud import mock_cloud
+from iam_support import cloud, root_a  # noqa: F401 - shared fixtures
 
 EVENT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture
-def cloud():
-    with mock_cloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def root_a(cloud):
-    return cloud.add_account(ACCOUNT_A, "company-a")
 
 
 @pytest.fixture

@@ -13,22 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import ecs_client, ecs_models, lookup_events, trail_client
 from iam_support import ACCOUNT_A, ACCOUNT_B, allow, policy, ram_client, ram_models as M, trust
+from iam_support import cloud, root_a  # noqa: F401 - shared fixtures
 from oss_support import bucket
 
-from fakecloud import mock_cloud
 
 TRUST = trust(f"acs:ram::{ACCOUNT_B}:root")
-
-
-@pytest.fixture
-def cloud():
-    with mock_cloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def root_a(cloud):
-    return cloud.add_account(ACCOUNT_A, "company-a")
 
 
 class Churn:
