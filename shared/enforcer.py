@@ -46,7 +46,8 @@ from shared.errors import CloudError, NotConverged
 from shared.log import get_logger
 from shared.notify import Notice
 from shared.reconcile import Reconciler
-from shared.records import CONTROL_REVOKE, SCHEDULE, ScheduleEntry, parse_stamp, stamp
+from shared.killswitch import canonical_key, kill_switches
+from shared.records import SCHEDULE, ScheduleEntry, parse_stamp, stamp
 
 log = get_logger("enforcer")
 LEASE = timedelta(minutes=5)
@@ -275,15 +276,16 @@ class Enforcer:
         per drop. The object stays as the record of the revocation; delete it to lift it.
         """
         revoked = []
-        for key in self.store.iter_keys(CONTROL_REVOKE):
-            partner = key[len(CONTROL_REVOKE):].strip("/")
-            if not partner.isdigit():
+        for partner, keys in sorted(kill_switches(self.store).items()):
+            metas = [(key, self.store.head(key)) for key in keys]
+            drops = [f"{iso(meta.last_modified) if meta.last_modified else ''}/{meta.etag}" for _, meta in metas
+                     if meta is not None]
+            if not drops:
                 continue
-            meta = self.store.head(key)
-            if meta is None:
-                continue
+            # every spelling of this partner's ban counts (control/revoke-partner/<uid>/, ...): a new or
+            # re-dropped one of them is a new drop
+            dropped = drops[0] if len(drops) == 1 else hashlib.sha256("|".join(sorted(drops)).encode()).hexdigest()
             done = self.store.get_json(f"{KILL_SWITCH_DONE}{partner}.json") or {}
-            dropped = f"{iso(meta.last_modified) if meta.last_modified else ''}/{meta.etag}"
             if done.get("controlModified") == dropped:
                 continue
             ended, pending = self.revoke_partner(partner, drop=dropped)
@@ -327,7 +329,8 @@ class Enforcer:
         retrying = ("\n\nStill being ended (retried every minute):\n" + "\n".join(f"- {a}" for a in pending)
                     if pending else "")
         text = (f"### {title}\n\nEvery agreement of partner {partner_account_id} ends now.\n\nEnded:\n{listing}"
-                f"{retrying}\n\nThe revocation is recorded in `{CONTROL_REVOKE}{partner_account_id}`.\n\n— rolepact")
+                f"{retrying}\n\nThe revocation is recorded in `{canonical_key(partner_account_id)}` (or another "
+                f"spelling of it under `control/`).\n\n— rolepact")
         self._send_once(f"kill-switch:{partner_account_id}:{drop}", title, text)
         return ended, pending
 

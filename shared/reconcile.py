@@ -25,7 +25,8 @@ from shared.executor import Executor
 from shared.log import get_logger
 from shared.notify import Notice, Notifier, md_code, md_text
 from shared.onboarding import onboarding_markdown, onboarding_pack
-from shared.records import CONTROL_REVOKE, OWN_PREFIXES, Records, is_agreement_key, stamp
+from shared.killswitch import is_banned, kill_switches
+from shared.records import OWN_PREFIXES, Records, is_agreement_key, stamp
 from shared.state import EndedRole
 
 log = get_logger("reconcile")
@@ -123,10 +124,11 @@ class Reconciler:
                 and status.get("state") in APPLIED_STATES:
             problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
                                                  f"'{applied.role_name}'); end this agreement and create a new one"))
-        if self.gateways.store.head(f"{CONTROL_REVOKE}{agreement.partner.account_id}") is not None:
+        bans = kill_switches(self.gateways.store).get(agreement.partner.account_id)
+        if bans:
             problems.append(Problem("partner.accountId", f"partner {agreement.partner.account_id} is revoked by the "
-                                                         f"kill switch ({CONTROL_REVOKE}{agreement.partner.account_id}"
-                                                         f"); delete that object to allow new agreements"))
+                                                         f"kill switch ({', '.join(bans)}); delete that object to "
+                                                         f"allow new agreements"))
         if problems:
             return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
         if is_new_revision:
@@ -179,7 +181,7 @@ class Reconciler:
         if first_grant:
             self.records.remember_key(key, agreement.agreement_id)  # recorded: nothing pending any more
         if converged.applied and outcome.state in APPLIED_STATES and \
-                self.gateways.store.head(f"{CONTROL_REVOKE}{agreement.partner.account_id}") is not None:
+                is_banned(self.gateways.store, agreement.partner.account_id):
             # The kill switch was dropped while this grant ran: the enforcer may have applied it before
             # this agreement was recorded as live. Checked after the record, so one of the two sees the other.
             return self.end(agreement.agreement_id, "revoked")
