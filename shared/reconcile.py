@@ -65,6 +65,7 @@ class Reconciler:
         # the guard policy of every agreement keeps the partner away from rolepact's own resources
         self.protect = control_plane_denials(settings.bucket, settings.service_name)
         self.notifier = notifier or Notifier(settings, gateways, self.records)
+        self._system_policies: dict[str, object] = {}  # lower-cased name -> GetPolicy answer (or None)
 
     # ======================================================================================== intake
     def handle_object(self, key: str, *, uploader: str | None = None, etag: str | None = None,
@@ -131,11 +132,12 @@ class Reconciler:
                                                          f"allow new agreements"))
         if problems:
             return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
-        if is_new_revision:
-            unknown, escalating = self._unknown_system_policies(agreement)
-            if unknown or escalating:
-                return self._reject(key, agreement.agreement_id, agreement.digest, unknown + escalating,
-                                    "invalid" if unknown else "guardrail", upload=upload)
+        # System-policy documents are judged on every run, a redelivery of an applied file too: the
+        # exemption list may have shrunk since (ROLEPACT_ALLOW_PRIVILEGED_POLICIES).
+        unknown, escalating = self._unknown_system_policies(agreement)
+        if (unknown and is_new_revision) or escalating:
+            return self._reject(key, agreement.agreement_id, agreement.digest, unknown + escalating,
+                                "invalid" if unknown else "guardrail", upload=upload)
         previous_id = self.records.agreement_for_key(key)
         if previous_id is not None and previous_id != agreement.agreement_id:
             held = self.records.status(previous_id)
@@ -213,7 +215,7 @@ class Reconciler:
             if policy.type != "System":
                 continue
             try:
-                found = self.gateways.ram.get_policy(policy.name, "System")
+                found = self._system_policy(policy.name)
             except CloudError as error:
                 if error.code.startswith("NoPermission") or error.code.startswith("Forbidden"):
                     log.warning("cannot check system policies (%s); attaching will tell", error.code)
@@ -225,6 +227,14 @@ class Reconciler:
             else:
                 escalating += escalating_system_policy(i, policy.name, found.document, self.settings)
         return problems, escalating
+
+    def _system_policy(self, name: str):
+        """GetPolicy of a system policy, once per name and invocation (a tick may check many agreements
+        that grant the same one)."""
+        key = name.lower()
+        if key not in self._system_policies:
+            self._system_policies[key] = self.gateways.ram.get_policy(name, "System")
+        return self._system_policies[key]
 
     def _end_pending(self, key: str) -> list[Action]:
         """A first grant from `key` that never completed (the instance crashed, or its retries ran
@@ -301,11 +311,13 @@ class Reconciler:
                        [a.describe() for a in converged.applied])
 
     def _breaks_guardrails(self, agreement: Agreement, now: datetime) -> list[Problem]:
-        """A revision read back from a status record is checked again before it is granted: the
-        record is only as trustworthy as whoever can write the bucket, and the guardrails may
-        have been tightened since it was applied."""
-        return check_guardrails(agreement, self.settings, uploader=None, now=now, is_new_revision=False,
-                                check_uploader=False)
+        """A revision read back from a status record is checked again before it is granted, with
+        every guardrail intake applies that does not depend on the upload — the documents RAM
+        returns for its system policies included: the record is only as trustworthy as whoever can
+        write the bucket, and the guardrails may have been tightened since it was applied."""
+        problems = check_guardrails(agreement, self.settings, uploader=None, now=now, is_new_revision=False,
+                                    check_uploader=False)
+        return problems + self._unknown_system_policies(agreement)[1]
 
     def _refuse_recorded(self, agreement_id: str, status: dict, applied: Agreement, problems: list[Problem]) -> Outcome:
         """The recorded revision breaks the guardrails: change nothing in RAM, report it."""
