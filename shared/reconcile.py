@@ -167,19 +167,22 @@ class Reconciler:
         self.records.remember_key(key, agreement.agreement_id, pending={
             "roleName": agreement.role_name, "onExpiry": agreement.on_expiry} if first_grant else None)
         target = target_for(agreement, now, self.protect)
+        cut_for = [] if first_grant or isinstance(target, EndedRole) else sessions_to_cut(applied, agreement)
         try:
+            cut = self._cut_sessions(applied, cut_for)
             converged = self.executor.converge(target)
         except (CloudError, NotConverged) as error:
             return self._failed(agreement, status, applied, error, raw)
         if converged.refusal is not None:
             return self._reject(key, agreement.agreement_id, agreement.digest, [converged.refusal], "conflict",
                                 upload=upload)
+        converged.applied[:0] = cut
         if converged.applied and etag is not None and _etag(etag) != self._etag_now(key):
             return self._superseded(agreement, key)
         if isinstance(target, EndedRole):  # uploaded already expired and not refused (not a new revision)
             outcome = self._record_end(agreement.agreement_id, status, converged.applied, "expired")
         else:
-            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now)
+            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now, cut_for)
         if first_grant:
             self.records.remember_key(key, agreement.agreement_id)  # recorded: nothing pending any more
         if converged.applied and outcome.state in APPLIED_STATES and \
@@ -188,6 +191,21 @@ class Reconciler:
             # this agreement was recorded as live. Checked after the record, so one of the two sees the other.
             return self.end(agreement.agreement_id, "revoked")
         return outcome
+
+    def _cut_sessions(self, applied: Agreement | None, reasons: list[str]) -> list[Action]:
+        """An amendment that narrows *who* may assume the role (sessions_to_cut) ends every session issued
+        before it: STS tokens cannot be revoked, but deleting the role invalidates them, and the role
+        created again right after (same name, new RoleId) does not honour them. Live sessions of the
+        remaining principals end too; they assume the role again."""
+        if not reasons or applied is None:
+            return []
+        log.warning("amendment of %s narrows who may assume %s (%s): the role is deleted and created again to end "
+                    "its live sessions", applied.agreement_id, applied.role_name, "; ".join(reasons),
+                    extra={"agreementId": applied.agreement_id})
+        ended = self.executor.converge(ended_role(applied.agreement_id, applied.role_name, self.settings.account_id))
+        if ended.refusal is not None:
+            raise NotConverged(f"could not end the live sessions of {applied.role_name}: {ended.refusal}")
+        return ended.applied
 
     def _etag_now(self, key: str) -> str:
         meta = self.gateways.store.head(key)
@@ -368,7 +386,7 @@ class Reconciler:
 
     # ======================================================================================== records
     def _record_applied(self, agreement: Agreement, status: dict | None, applied_actions: list[Action], raw: bytes,
-                        uploader: str | None, now: datetime) -> Outcome:
+                        uploader: str | None, now: datetime, sessions_cut: list[str] | None = None) -> Outcome:
         previous = _applied_agreement(status)
         state = "scheduled" if agreement.starts_at and now < agreement.starts_at else "active"
         pack = onboarding_pack(agreement, self.settings.region)
@@ -401,6 +419,9 @@ class Reconciler:
         # crash or a failed write) is not "unchanged" and schedules and notifies again — idempotently.
         self._schedule(agreement, now)
         changes = "\n".join(f"- {md_text(a.describe()[:300])}" for a in applied_actions) or "- (no RAM change needed)"
+        if sessions_cut:
+            changes += ("\n\nThe role was deleted and created again, so every session issued before this "
+                        "amendment stopped working (" + md_text("; ".join(sessions_cut)) + ").")
         self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}:{revision}", strict=True, title=
                      f"Agreement {agreement.agreement_id} {kind}", text=
                      f"**{agreement.partner.display}** ({agreement.partner.account_id}) may assume "
@@ -562,6 +583,33 @@ class Reconciler:
             if strict and error.retryable:
                 raise
             log.error("could not record notice %s: %s", notice_id, error)
+
+
+def sessions_to_cut(previous: Agreement | None, new: Agreement) -> list[str]:
+    """Why an amendment must end the role's live sessions: it narrows who may assume the role.
+
+    RAM evaluates a session's *permissions* on every call, so removed policies, a shorter window or
+    fewer IP ranges (guard policy) bind live sessions at once. The trust policy is only read at
+    AssumeRole: a removed principal, another partner, a new ExternalId or newly required MFA would
+    leave sessions issued before the amendment working until they expire.
+    """
+    if previous is None:
+        return []
+    reasons = []
+    if previous.partner.account_id != new.partner.account_id:
+        reasons.append(f"partner changed from {previous.partner.account_id} to {new.partner.account_id}")
+    else:
+        now_trusted = set(new.principal_arns())
+        whole_account = f"acs:ram::{new.partner.account_id}:root" in now_trusted
+        removed = [p for p in previous.principals
+                   if f"acs:ram::{previous.partner.account_id}:{p}" not in now_trusted and not whole_account]
+        if removed:
+            reasons.append(f"principals removed: {', '.join(removed)}")
+    if previous.conditions.external_id and previous.conditions.external_id != new.conditions.external_id:
+        reasons.append("ExternalId changed")
+    if new.conditions.require_mfa and not previous.conditions.require_mfa:
+        reasons.append("MFA now required")
+    return reasons
 
 
 def _applied_agreement(status: dict | None) -> Agreement | None:
