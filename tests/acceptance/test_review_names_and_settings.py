@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 from conftest import SEED_ID, SEED_KEY, get_role, iso, now, notices, ram_writes, role_names, seed
-from timer_support import (T0, agreement, assume, clock, fake, partner_user, provision, refused,  # noqa: F401
-                           stage as timer_stage, tick_at)
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+from timer_support import (T0, agreement, assume, clock, describe_instance, fake, partner_user,  # noqa: F401
+                           provision, refused, seed_instance, stage as timer_stage, tick_at)
 
 
 def assert_refused_at(stage, path: str, words: str, writes: int) -> None:
@@ -59,7 +60,7 @@ def test_too_many_principals_for_the_trust_policy_are_refused_up_front(stage):
     """RAM caps the trust policy; 20 long principal names would make CreateRole fail half-way."""
     writes = ram_writes(stage.cloud)
     stage.upload(SEED_KEY, seed(partner__principals=[f"user/{i:02d}-" + "u" * 58 for i in range(20)]))
-    assert_refused_at(stage, "partner.principals", "trust policy would be", writes)
+    assert_refused_at(stage, "partner.principals", "trust policy", writes)
     assert get_role(stage) is None
 
 
@@ -69,8 +70,14 @@ def test_a_fractional_start_never_lets_the_partner_in_early(timer_stage, clock):
     doc = agreement("frac", starts=start, expires=T0 + timedelta(days=3))
     doc["startsAt"] = "2027-03-01T09:00:50.6Z"
     provision(timer_stage, doc)
+    instance = seed_instance(timer_stage)
     alice = partner_user(timer_stage)
     clock.move_to(start - timedelta(microseconds=300000))  # 09:00:50.3, before startsAt
-    refused(lambda: assume(timer_stage, alice, "frac"))
+    try:  # the trust policy (window in it) or the guard policy (window in it) must keep her out
+        session = assume(timer_stage, alice, "frac")
+    except AlibabaCloudException as error:
+        assert error.code == "NoPermission"
+    else:
+        refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
     tick_at(timer_stage, clock, T0.replace(second=51))
-    assert assume(timer_stage, alice, "frac").security_token
+    assert describe_instance(assume(timer_stage, alice, "frac"), instance).status == "Running"
