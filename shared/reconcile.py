@@ -23,7 +23,7 @@ from shared.documents import control_plane_denials, ended_role, iso, target_for
 from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
 from shared.executor import Executor
 from shared.log import get_logger
-from shared.notify import Notice, Notifier, md_code, md_text
+from shared.notify import Notice, Notifier, md_code, md_text, wire_bytes
 from shared.onboarding import onboarding_markdown, onboarding_pack
 from shared.killswitch import is_banned, kill_switches
 from shared.records import OWN_PREFIXES, Records, is_agreement_key, stamp
@@ -31,6 +31,7 @@ from shared.state import EndedRole
 
 log = get_logger("reconcile")
 HISTORY_LIMIT = 200
+NOTICE_LIST_BYTES = 8000  # a refusal's problem list in its notice; the whole notice stays one message
 APPLIED_STATES = ("active", "scheduled")
 
 
@@ -339,15 +340,16 @@ class Reconciler:
 
     def _refuse_recorded(self, agreement_id: str, status: dict, applied: Agreement, problems: list[Problem]) -> Outcome:
         """The recorded revision breaks the guardrails: change nothing in RAM, report it."""
-        error = Problem("(status)", "the applied revision in the status record breaks the guardrails: "
-                                    + "; ".join(str(p) for p in problems))
+        problems = _bounded(problems)
+        error = Problem("(status)", ("the applied revision in the status record breaks the guardrails: "
+                                     + "; ".join(str(p) for p in problems))[:4000])
         log.error("agreement %s not reconciled: %s", agreement_id, error.message, extra={"agreementId": agreement_id})
         self._count_failure(agreement_id, status, error)
         self._notice(agreement_id, f"guardrails:{_digest(status['agreementText'].encode('utf-8'))}",
                      f"Agreement {agreement_id} not applied: its record breaks the guardrails",
                      f"The revision of **{agreement_id}** recorded in `status/{agreement_id}.json` is not what "
                      f"intake would grant; RAM was not changed. Check who wrote that record.\n\n"
-                     + "\n".join(f"- `{md_code(p.path)}`: {md_text(p.message)}" for p in problems))
+                     + _problem_lines(problems, where=f"status/{agreement_id}.json"))
         return Outcome(applied.source_key, agreement_id, "failed", status.get("state"),
                        problems=[p.to_dict() for p in problems])
 
@@ -463,6 +465,7 @@ class Reconciler:
         """Record and notify a refusal; RAM is not touched. `upload` identifies this upload of `key`
         (ETag and time), so that redeliveries notify once but a later identical upload notifies again."""
         now = self.settings.now()
+        problems = _bounded(problems)
         errors = [p.to_dict() for p in problems]
         if is_agreement_key(key):
             self._end_pending(key)  # an earlier upload of this file may have been granted half-way
@@ -483,7 +486,7 @@ class Reconciler:
                                                "digest": digest, "errors": errors, "updatedAt": iso(now)})
         log.warning("rejected %s: %s", key, "; ".join(str(p) for p in problems),
                     extra={"agreementId": agreement_id, "reason": reason})
-        lines = "\n".join(f"- `{md_code(p.path)}`: {md_text(p.message)}" for p in problems)
+        lines = _problem_lines(problems, where=f"status/{agreement_id}.json" if agreement_id else "status/_files/")
         self._notice(agreement_id or "_files", f"rejected:{key}:{digest}:{upload}",
                      f"Agreement file rejected: {key}",
                      f"**{md_text(key)}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}", strict=True)
@@ -586,12 +589,13 @@ class Reconciler:
 
 
 def sessions_to_cut(previous: Agreement | None, new: Agreement) -> list[str]:
-    """Why an amendment must end the role's live sessions: it narrows who may assume the role.
+    """Why an amendment must end the role's live sessions: it removes an identity that may assume it.
 
     RAM evaluates a session's *permissions* on every call, so removed policies, a shorter window or
-    fewer IP ranges (guard policy) bind live sessions at once. The trust policy is only read at
-    AssumeRole: a removed principal, another partner, a new ExternalId or newly required MFA would
-    leave sessions issued before the amendment working until they expire.
+    fewer IP ranges (guard policy) bind live sessions at once. The trust policy's principals are only
+    read at AssumeRole: another partner or a removed principal would keep the sessions issued before
+    the amendment until they expire. (A new ExternalId changes no identity: it is a rotation, and the
+    sessions of the same principals stay.)
     """
     if previous is None:
         return []
@@ -605,10 +609,6 @@ def sessions_to_cut(previous: Agreement | None, new: Agreement) -> list[str]:
                    if f"acs:ram::{previous.partner.account_id}:{p}" not in now_trusted and not whole_account]
         if removed:
             reasons.append(f"principals removed: {', '.join(removed)}")
-    if previous.conditions.external_id and previous.conditions.external_id != new.conditions.external_id:
-        reasons.append("ExternalId changed")
-    if new.conditions.require_mfa and not previous.conditions.require_mfa:
-        reasons.append("MFA now required")
     return reasons
 
 
@@ -620,6 +620,30 @@ def _applied_agreement(status: dict | None) -> Agreement | None:
                                max_bytes=1 << 30)
     except AgreementRejected:
         return None
+
+
+def _bounded(problems: list[Problem]) -> list[Problem]:
+    """At most MAX_PROBLEMS problems (and a line counting the rest), each cut short: a refusal is one
+    bounded status record whatever the file (or the guardrails) found."""
+    from shared.agreements.schema import MAX_PROBLEM_CHARS, MAX_PROBLEMS
+
+    kept = [Problem(p.path[:200], p.message[:MAX_PROBLEM_CHARS]) for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        kept.append(Problem("(file)", f"... and {len(problems) - MAX_PROBLEMS} more problems not listed"))
+    return kept
+
+
+def _problem_lines(problems: list[Problem], *, where: str, budget: int = NOTICE_LIST_BYTES) -> str:
+    """The problems as markdown lines that fit one DingTalk message: one refusal, one message."""
+    lines, size = [], 0
+    for index, problem in enumerate(problems):
+        line = f"- `{md_code(problem.path)}`: {md_text(problem.message)}"
+        if lines and size + wire_bytes(line) > budget:
+            lines.append(f"- ... and {len(problems) - index} more: see `{md_code(where)}`")
+            break
+        lines.append(line)
+        size += wire_bytes(line) + 1
+    return "\n".join(lines)
 
 
 def _digest(raw: bytes) -> str:
