@@ -331,12 +331,12 @@ class Enforcer:
         text = (f"### {title}\n\nEvery agreement of partner {partner_account_id} ends now.\n\nEnded:\n{listing}"
                 f"{retrying}\n\nThe revocation is recorded in `{canonical_key(partner_account_id)}` (or another "
                 f"spelling of it under `control/`).\n\n— rolepact")
-        self._send_once(f"kill-switch:{partner_account_id}:{drop}", title, text)
+        self._send_once(f"kill-switch:{partner_account_id}:{drop}", title, text, urgent=True)
         return ended, pending
 
-    def _send_once(self, notice_id: str, title: str, text: str) -> None:
+    def _send_once(self, notice_id: str, title: str, text: str, *, urgent: bool = False) -> None:
         try:
-            self.reconciler.notifier.send(Notice(ENFORCER_NOTICES, notice_id, title, text))
+            self.reconciler.notifier.send(Notice(ENFORCER_NOTICES, notice_id, title, text, urgent=urgent))
         except CloudError as error:
             log.error("could not send notice %s: %s", notice_id, error)
 

@@ -40,6 +40,7 @@ class Notice:
     notice_id: str  # what makes it unique, e.g. "granted:<digest>"
     title: str
     text: str  # DingTalk markdown
+    urgent: bool = False  # the kill switch: sent before anything waiting in the outbox
 
 
 def wire_bytes(text: str) -> int:
@@ -127,9 +128,11 @@ class Notifier:
             for index, part in enumerate(parts):
                 part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
                 message = {"title": part_title, "text": part, "agreementId": notice.agreement_id}
+                if notice.urgent:
+                    message["urgent"] = True
                 if status == "queued" or not self._deliver(message):
                     for piece in self._fitting(message):
-                        self.records.enqueue(piece, self.settings.now())
+                        self.records.enqueue(piece, self.settings.now(), urgent=notice.urgent)
                     status = "queued"
         except CloudError:  # neither sent nor queued: give the claim back, so a retry sends it
             if notice.agreement_id:
@@ -143,7 +146,7 @@ class Notifier:
     def _deliver(self, message: dict) -> bool:
         if self._backlog is None:
             self._backlog = bool(self.records.outbox(1))
-        if self._backlog:  # older messages wait in the outbox: keep the order, don't spend a slot
+        if self._backlog and not message.get("urgent"):  # older messages wait: keep the order, don't spend a slot
             return False
         try:
             self.gateways.dingtalk.send_markdown(message["title"], message["text"])
@@ -177,7 +180,7 @@ class Notifier:
                     self._backlog = True
                     break
                 for piece in pieces:  # refused as too long: replaced by its parts, which come next
-                    self.records.enqueue(piece, self.settings.now())
+                    self.records.enqueue(piece, self.settings.now(), urgent=bool(piece.get("urgent")))
                 self.records.store.delete(key)
                 continue
             self.records.store.delete(key)
