@@ -21,6 +21,7 @@ import crcmod
 
 from fakecloud import clock, ids
 from fakecloud.errors import ServiceError
+from fakecloud.services.oss.policy import BucketPolicy, BucketPolicyError, parse_bucket_policy
 
 log = logging.getLogger("fakecloud.oss")
 
@@ -96,6 +97,7 @@ class Bucket:
     objects: dict[str, OssObject] = field(default_factory=dict)
     acl: str = "private"
     storage_class: str = "Standard"
+    policy: BucketPolicy | None = None  # PutBucketPolicy
 
     @property
     def arn(self) -> str:
@@ -172,6 +174,9 @@ class OssBackend:
         self.delivery_errors: list[DeliveryError] = []
         self._subscribers: list[Callable[[str, bytes], None]] = []
         self._notify_lock = threading.Lock()
+        # Undocumented [?]: does an account UID in a bucket policy's Principal also name that
+        # account's RAM users and role sessions? False: only its root account (docs/fake-fidelity.md).
+        self.policy_account_covers_identities = False
 
     # -- buckets -------------------------------------------------------------------------------
     def get_bucket(self, name: str) -> Bucket:
@@ -213,6 +218,26 @@ class OssBackend:
             raise oss_error("BucketNotEmpty", "The bucket you tried to delete is not empty.", 409, "0015-00000301",
                             BucketName=bucket.name)
         del self.buckets[bucket.name]
+
+    # -- bucket policy -----------------------------------------------------------------------------
+    @staticmethod
+    def put_bucket_policy(bucket: Bucket, body: bytes) -> None:
+        try:
+            bucket.policy = parse_bucket_policy(body, bucket.name)
+        except BucketPolicyError as problem:
+            raise oss_error("InvalidPolicyDocument", f"Invalid Policy: {problem}", 400, problem.ec,
+                            BucketName=bucket.name) from None
+
+    @staticmethod
+    def get_bucket_policy(bucket: Bucket) -> BucketPolicy:
+        if bucket.policy is None:
+            raise oss_error("NoSuchBucketPolicy", "The bucket policy does not exist.", 404, "0030-00000101",
+                            BucketName=bucket.name)
+        return bucket.policy
+
+    @staticmethod
+    def delete_bucket_policy(bucket: Bucket) -> None:
+        bucket.policy = None
 
     def list_buckets(self, account_id: str, prefix: str = "", marker: str = "",
                      max_keys: int = 100) -> tuple[list[Bucket], str | None]:

@@ -36,10 +36,12 @@ from fakecloud.auth.oss import Target, authenticate
 from fakecloud.errors import FakeCrash, ServiceError
 from fakecloud.faults import CallRecord
 from fakecloud.iam.identity import Caller
+from fakecloud.iam.policy import Decision
 from fakecloud.router import Route
 from fakecloud.services.oss.models import (
     STORED_HEADERS, Bucket, ObjectEvent, OssBackend, OssObject, check_bucket_name, notification_payload, oss_error,
 )
+from fakecloud.services.oss.policy import Requester
 from fakecloud.trail import build_event
 from fakecloud.wire import Request, Response
 
@@ -119,21 +121,44 @@ class OssCall:
                             "specified endpoint. Please send all future requests to this endpoint.", 403,
                             "0003-00001403", Bucket=bucket.name, Endpoint=f"oss-{bucket.region}.aliyuncs.com")
         resource = f"acs:oss:*:{bucket.owner}:{bucket.name}" + (f"/{self.key}" if self.key else "")
-        self.authorize(ram_action, resource, bucket.owner, conditions=conditions)
+        self.authorize(ram_action, resource, bucket.owner, conditions=conditions, bucket=bucket)
         return bucket
 
-    def authorize(self, ram_action: str, resource: str, owner: str, *, conditions: dict | None = None) -> None:
+    def authorize(self, ram_action: str, resource: str, owner: str, *, conditions: dict | None = None,
+                  bucket: Bucket | None = None) -> None:
+        """RAM policies and the bucket policy together, as OSS's authorization process documents it
+        (help/en/oss/user-guide/authentication, …/oss-bucket-policy): a session policy must allow;
+        an explicit Deny in the caller's RAM policies or in the bucket policy wins; then an Allow
+        from either (RAM policies count only inside the bucket owner's account); else denied."""
         caller = self.caller
+        policy = bucket.policy if bucket is not None else None
         if caller is None:
+            if policy is not None and self._bucket_policy_decision(policy, ram_action, resource, owner,
+                                                                   conditions) == Decision.ALLOW:
+                return
             message = NO_RIGHT if self.bucket_name and self.operation.name != "PutBucket" else ANONYMOUS
             raise oss_error("AccessDenied", message, 403, "0003-00000001")
-        decision = self.cloud.decide(caller, ram_action, resource, resource_account=owner, conditions=conditions)
-        if decision.value == "Allow":
+        ram = self.cloud.decide(caller, ram_action, resource, resource_account=owner, conditions=conditions)
+        decision, by_policy = ram, Decision.IMPLICIT_DENY
+        if policy is not None:
+            by_policy = self._bucket_policy_decision(policy, ram_action, resource, owner, conditions)
+            if owner != caller.account_id:  # RAM policies grant nothing here, but their Deny counts
+                ram = self.cloud.identity_decision(caller, ram_action, resource, conditions)
+            session = self.cloud.session_policy_decision(caller, ram_action, resource, conditions)
+            if Decision.EXPLICIT_DENY in (ram, by_policy, session):
+                decision = Decision.EXPLICIT_DENY
+            elif session not in (None, Decision.ALLOW):
+                decision = Decision.IMPLICIT_DENY
+            elif by_policy == Decision.ALLOW or (ram == Decision.ALLOW and owner == caller.account_id):
+                decision = Decision.ALLOW
+            else:
+                decision = Decision.IMPLICIT_DENY
+        if decision == Decision.ALLOW:
             return
         if ram_action == "oss:ListBuckets":
             message, ec = "You are forbidden to list buckets.", "0003-00000301"
-        elif decision.value == "ExplicitDeny":
-            message, ec = EXPLICIT_DENY, "0003-00000201"
+        elif decision == Decision.EXPLICIT_DENY:
+            message, ec = EXPLICIT_DENY, "0003-00000203" if ram == by_policy else "0003-00000201"
         elif owner != caller.account_id and "/" not in resource.split(":", 4)[-1]:
             message, ec = NOT_YOURS, "0003-00000001"
         else:
@@ -144,9 +169,29 @@ class OssCall:
             "AuthPrincipalDisplayName": caller.user_name if caller.kind != "assumed-role" else caller.principal_id,
             "AuthPrincipalOwnerId": caller.account_id,
             "AuthAction": ram_action,
-            "PolicyType": "AccountLevelIdentityBasedPolicy",
+            "PolicyType": "BucketPolicy" if by_policy == Decision.EXPLICIT_DENY and ram != by_policy
+            else "AccountLevelIdentityBasedPolicy",
             "NoPermissionType": decision.value,
         })
+
+    def _bucket_policy_decision(self, policy, ram_action: str, resource: str, owner: str,
+                                conditions: dict | None) -> Decision:
+        caller = self.caller
+        if caller is None:
+            requester = Requester("anonymous")
+            values = {"acs:CurrentTime": clock.iso(self.cloud.now()),
+                      "acs:SourceIp": self.request.peer_ip or self.cloud.default_source_ip,
+                      "acs:SecureTransport": self.request.secure, **(conditions or {})}
+        else:
+            session_arn = None
+            if caller.session is not None:
+                session = caller.session
+                session_arn = (f"arn:sts::{session.role_account_id}:assumed-role/{session.role_name}/"
+                               f"{session.session_name}")
+            requester = Requester(caller.kind, caller.account_id, caller.user_id, session_arn)
+            values = self.cloud.condition_values(caller, conditions)
+        return policy.decide(requester, ram_action, resource, values, owner=owner,
+                             account_covers_identities=self.backend.policy_account_covers_identities)
 
 
 # -- XML ---------------------------------------------------------------------------------------------------
@@ -372,6 +417,10 @@ class OssService:
                 return Operation("GetBucketLocation", OssService.get_bucket_location, True)
             if method == "GET" and params == {"bucketInfo"}:
                 return Operation("GetBucketInfo", OssService.get_bucket_info, True)
+            if params == {"policy"} and method in ("PUT", "GET", "DELETE"):
+                name = {"PUT": "PutBucketPolicy", "GET": "GetBucketPolicy", "DELETE": "DeleteBucketPolicy"}[method]
+                return Operation(name, getattr(OssService, {"PUT": "put_bucket_policy", "GET": "get_bucket_policy",
+                                                            "DELETE": "delete_bucket_policy"}[method]), method == "GET")
             if method == "GET" and params <= LIST_PARAMS:
                 if request.query.get("list-type") == "2":
                     return Operation("ListObjectsV2", OssService.list_objects_v2, True)
@@ -528,6 +577,21 @@ class OssService:
             "Comment": None,
         }}))
 
+    # -- bucket policy ---------------------------------------------------------------------------------------
+    def put_bucket_policy(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:PutBucketPolicy")
+        check_content_md5(call, call.request.body)
+        self.backend.put_bucket_policy(bucket, call.request.body)
+        return empty_response(200)
+
+    def get_bucket_policy(self, call: OssCall) -> Response:
+        policy = self.backend.get_bucket_policy(call.bucket("oss:GetBucketPolicy"))
+        return Response(200, {"Content-Type": "application/json"}, policy.text.encode("utf-8"))
+
+    def delete_bucket_policy(self, call: OssCall) -> Response:
+        self.backend.delete_bucket_policy(call.bucket("oss:DeleteBucketPolicy"))
+        return empty_response(204)
+
     # -- listings --------------------------------------------------------------------------------------------
     def _contents(self, bucket: Bucket, objects: list[OssObject], encode: bool, owner: bool) -> list[str]:
         rendered = []
@@ -609,7 +673,7 @@ class OssService:
                                    "x-oss-copy-source", raw)
         source_bucket = self.backend.get_bucket(source_bucket_name)
         call.authorize("oss:GetObject", f"acs:oss:*:{source_bucket.owner}:{source_bucket.name}/{source_key}",
-                       source_bucket.owner)
+                       source_bucket.owner, bucket=source_bucket)
         source = self.backend.get_object(source_bucket, source_key)
         directive = call.headers.get("x-oss-metadata-directive", "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
@@ -659,7 +723,8 @@ class OssService:
         quiet, keys = self._parse_delete(body)
         encode = url_encoding(call)
         for key in keys:
-            call.authorize("oss:DeleteObject", f"acs:oss:*:{bucket.owner}:{bucket.name}/{key}", bucket.owner)
+            call.authorize("oss:DeleteObject", f"acs:oss:*:{bucket.owner}:{bucket.name}/{key}", bucket.owner,
+                           bucket=bucket)
         for key in keys:
             self.backend.delete_object(bucket, key, event_name="ObjectRemoved:DeleteObjects", events=call.events)
         children = [xml_node("EncodingType", "url")] if encode else []
