@@ -51,6 +51,8 @@ ACLS = ("private", "public-read", "public-read-write")
 AUTH_PARAMS = frozenset({"OSSAccessKeyId", "Expires", "Signature", "security-token", "x-oss-signature-version",
                          "x-oss-credential", "x-oss-date", "x-oss-expires", "x-oss-signature",
                          "x-oss-additional-headers", "x-oss-security-token", "x-oss-access-key-id"})
+VERSION_LIST_PARAMS = frozenset({"versions", "prefix", "delimiter", "key-marker", "version-id-marker", "max-keys",
+                                 "encoding-type"})
 LIST_PARAMS = frozenset({"prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
                          "continuation-token", "start-after", "fetch-owner"})
 RESPONSE_OVERRIDES = {
@@ -265,8 +267,17 @@ def upload_fields(call: OssCall) -> dict:
         "content_type": headers.get("content-type"),
         "user_meta": {k: v for k, v in headers.items() if k.startswith("x-oss-meta-")},
         "headers": {k: headers[k] for k in STORED_HEADERS if k in headers},
-        "forbid_overwrite": headers.get("x-oss-forbid-overwrite", "").lower() == "true",
+        "forbid_overwrite": forbid_overwrite(headers.get("x-oss-forbid-overwrite")),
     }
+
+
+def forbid_overwrite(value: str | None) -> bool:
+    """`x-oss-forbid-overwrite` takes true or false only [D OSS error 0017-00000279]."""
+    if value is None or value.strip() == "":
+        return False
+    if value.strip().lower() not in ("true", "false"):
+        raise invalid_argument("x-oss-forbid-overwrite must be true or false.", "x-oss-forbid-overwrite", value)
+    return value.strip().lower() == "true"
 
 
 def object_headers(obj: OssObject) -> dict[str, str]:
@@ -282,7 +293,12 @@ def object_headers(obj: OssObject) -> dict[str, str]:
     }
     headers.update({HEADER_CASE[k]: v for k, v in obj.headers.items()})
     headers.update(obj.user_meta)
+    headers.update(version_header(obj))
     return headers
+
+
+def version_header(obj: OssObject) -> dict[str, str]:
+    return {"x-oss-version-id": obj.version_id} if obj.version_id else {}
 
 
 def _http_time(value: str) -> datetime | None:
@@ -417,6 +433,12 @@ class OssService:
                 return Operation("GetBucketLocation", OssService.get_bucket_location, True)
             if method == "GET" and params == {"bucketInfo"}:
                 return Operation("GetBucketInfo", OssService.get_bucket_info, True)
+            if params == {"versioning"} and method in ("PUT", "GET"):
+                if method == "PUT":
+                    return Operation("PutBucketVersioning", OssService.put_bucket_versioning, False)
+                return Operation("GetBucketVersioning", OssService.get_bucket_versioning, True)
+            if method == "GET" and "versions" in params and params <= VERSION_LIST_PARAMS:
+                return Operation("ListObjectVersions", OssService.list_object_versions, True)
             if params == {"policy"} and method in ("PUT", "GET", "DELETE"):
                 name = {"PUT": "PutBucketPolicy", "GET": "GetBucketPolicy", "DELETE": "DeleteBucketPolicy"}[method]
                 return Operation(name, getattr(OssService, {"PUT": "put_bucket_policy", "GET": "get_bucket_policy",
@@ -434,13 +456,13 @@ class OssService:
                 if "x-oss-copy-source" in request.headers:
                     return Operation("CopyObject", OssService.copy_object, False)
                 return Operation("PutObject", OssService.put_object, False)
-            if method == "GET" and params <= set(RESPONSE_OVERRIDES):
+            if method == "GET" and params <= set(RESPONSE_OVERRIDES) | {"versionId"}:
                 return Operation("GetObject", OssService.get_object, True)
-            if method == "HEAD" and not params:
+            if method == "HEAD" and params <= {"versionId"}:
                 return Operation("HeadObject", OssService.head_object, True)
             if method == "HEAD" and params == {"objectMeta"}:
                 return Operation("GetObjectMeta", OssService.get_object_meta, True)
-            if method == "DELETE" and not params:
+            if method == "DELETE" and params <= {"versionId"}:
                 return Operation("DeleteObject", OssService.delete_object, False)
             if method in ("OPTIONS", "PATCH"):
                 raise self.method_not_allowed(method, "Object")
@@ -462,10 +484,11 @@ class OssService:
     def render_error(self, error: ServiceError, request_id: str, request: Request) -> Response:
         extra = dict(error.extra)
         ec = str(extra.pop("EC", "0000-00000000"))
+        extra_headers = extra.pop("_headers", None) or {}
         fields = {"Code": error.code, "Message": error.message, "RequestId": request_id, "HostId": request.host,
                   **extra, "EC": ec}
         body = xml_document(xml_node("Error", fields))
-        headers = {"Content-Type": "application/xml", "x-oss-ec": ec}
+        headers = {"Content-Type": "application/xml", "x-oss-ec": ec, **extra_headers}
         if request.method == "HEAD":  # no body: oss2 reads the error from x-oss-err instead
             headers["x-oss-err"] = base64.b64encode(body).decode("ascii")
             headers["Content-Length"] = "0"
@@ -655,6 +678,52 @@ class OssService:
         children += [xml_node("CommonPrefixes", [xml_node("Prefix", encode_key(p, encode))]) for p in page.prefixes]
         return xml_response(xml_node("ListBucketResult", children))
 
+    # -- versioning ------------------------------------------------------------------------------------------
+    def put_bucket_versioning(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:PutBucketVersioning")
+        check_content_md5(call, call.request.body)
+        try:
+            status = ElementTree.fromstring(call.request.body).findtext("Status")
+        except ElementTree.ParseError:
+            status = None
+        self.backend.put_bucket_versioning(bucket, status or "")
+        return empty_response(200)
+
+    def get_bucket_versioning(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:GetBucketVersioning")
+        status = [xml_node("Status", bucket.versioning)] if bucket.versioning else []
+        return xml_response(xml_node("VersioningConfiguration", status))
+
+    def list_object_versions(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:ListObjectVersions", conditions=self._list_conditions(call))
+        q = call.query
+        prefix, delimiter, key_marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("key-marker", "")
+        version_marker, limit, encode = q.get("version-id-marker", ""), max_keys(call), url_encoding(call)
+        entries, prefixes, following = self.backend.list_versions(
+            bucket, prefix=prefix, delimiter=delimiter, key_marker=key_marker, version_marker=version_marker,
+            max_keys=limit)
+        children = [xml_node("Name", bucket.name), xml_node("Prefix", encode_key(prefix, encode)),
+                    xml_node("KeyMarker", encode_key(key_marker, encode)), xml_node("VersionIdMarker", version_marker),
+                    xml_node("MaxKeys", limit), xml_node("Delimiter", encode_key(delimiter, encode))]
+        if encode:
+            children.append(xml_node("EncodingType", "url"))
+        children.append(xml_node("IsTruncated", following is not None))
+        if following is not None:
+            children += [xml_node("NextKeyMarker", encode_key(following[0], encode)),
+                         xml_node("NextVersionIdMarker", following[1])]
+        owner = {"ID": bucket.owner, "DisplayName": bucket.owner}
+        for key, version, latest in entries:
+            common = {"Key": encode_key(key, encode), "VersionId": version.version_id, "IsLatest": latest,
+                      "LastModified": clock.iso_millis(version.last_modified)}
+            if version.is_delete_marker:
+                children.append(xml_node("DeleteMarker", {**common, "Owner": owner}))
+            else:
+                obj = version.obj
+                children.append(xml_node("Version", {**common, "ETag": f'"{obj.etag}"', "Type": "Normal",
+                                                     "Size": obj.size, "StorageClass": "Standard", "Owner": owner}))
+        children += [xml_node("CommonPrefixes", [xml_node("Prefix", encode_key(p, encode))]) for p in prefixes]
+        return xml_response(xml_node("ListVersionsResult", children))
+
     # -- objects ---------------------------------------------------------------------------------------------
     def put_object(self, call: OssCall) -> Response:
         bucket = call.bucket("oss:PutObject")
@@ -662,7 +731,14 @@ class OssService:
         check_content_md5(call, body)
         obj = self.backend.put_object(bucket, call.key, body, events=call.events, **upload_fields(call))
         return empty_response(200, {"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc64),
-                                    "Content-MD5": obj.content_md5})
+                                    "Content-MD5": obj.content_md5, **version_header(obj)})
+
+    @staticmethod
+    def _read_target(call: OssCall) -> OssObject:
+        """GetObject/HeadObject: the current object, or `?versionId=` (needs oss:GetObjectVersion)."""
+        version_id = call.query.get("versionId")
+        bucket = call.bucket("oss:GetObjectVersion" if version_id is not None else "oss:GetObject")
+        return call.backend.get_object(bucket, call.key, version_id)
 
     def copy_object(self, call: OssCall) -> Response:
         target = call.bucket("oss:PutObject")
@@ -682,11 +758,10 @@ class OssService:
                                        events=call.events, **upload_fields(call))
         return xml_response(
             xml_node("CopyObjectResult", {"ETag": f'"{obj.etag}"', "LastModified": clock.iso_millis(obj.last_modified)}),
-            headers={"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc64)})
+            headers={"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc64), **version_header(obj)})
 
     def get_object(self, call: OssCall) -> Response:
-        bucket = call.bucket("oss:GetObject")
-        obj = self.backend.get_object(bucket, call.key)
+        obj = self._read_target(call)
         if (not_modified := precondition(call, obj)) is not None:
             return not_modified
         headers = object_headers(obj)
@@ -700,7 +775,7 @@ class OssService:
         return Response(206, headers, obj.data[first:last + 1])
 
     def head_object(self, call: OssCall) -> Response:
-        obj = self.backend.get_object(call.bucket("oss:GetObject"), call.key)
+        obj = self._read_target(call)
         if (not_modified := precondition(call, obj)) is not None:
             return not_modified
         return Response(200, {**object_headers(obj), "Content-Length": str(obj.size)}, b"")
@@ -711,9 +786,16 @@ class OssService:
                               "Last-Modified": clock.http_date(obj.last_modified)}, b"")
 
     def delete_object(self, call: OssCall) -> Response:
-        bucket = call.bucket("oss:DeleteObject")
-        self.backend.delete_object(bucket, call.key, event_name="ObjectRemoved:DeleteObject", events=call.events)
-        return empty_response(204)
+        version_id = call.query.get("versionId")
+        bucket = call.bucket("oss:DeleteObjectVersion" if version_id is not None else "oss:DeleteObject")
+        outcome = self.backend.delete_object(bucket, call.key, event_name="ObjectRemoved:DeleteObject",
+                                             events=call.events, version_id=version_id)
+        headers = {}
+        if outcome.version_id is not None:
+            headers["x-oss-version-id"] = outcome.version_id
+        if outcome.delete_marker:
+            headers["x-oss-delete-marker"] = "true"
+        return empty_response(204, headers)
 
     def delete_multiple_objects(self, call: OssCall) -> Response:
         bucket = self.backend.get_bucket(call.bucket_name or "")
