@@ -20,12 +20,28 @@ MAX_MESSAGE_BYTES = 18_000  # DingTalk refuses bodies over 20 000 bytes
 MAX_TITLE_CHARS = 200
 TOO_LONG = 460101  # DingTalk: "message too long, exceed 20000 bytes"
 _ACTIVE_MARKDOWN = re.compile(r"([\[\]<>])")
+# What a markdown renderer can turn into a live link without []() syntax: a URL scheme (GFM and most
+# renderers autolink bare http(s)://, and dingtalk:// opens in the client), a bare www. host, an e-mail.
+_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{1,30}):(/{1,3})")
+_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<=[A-Za-z0-9._%+-])@(?=[A-Za-z0-9-]+\.[A-Za-z])")
 
 
 def md_text(text) -> str:
     """Untrusted text (object keys, file content, cloud error messages) shown literally in DingTalk
     markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form."""
     return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def defang(text: str) -> str:
+    """The last step before DingTalk, for every message (rolepact's own texts included: none of them
+    links anywhere): no input can yield a live link. `[x](y)` and reference definitions are broken
+    up, `<` cannot open a tag or autolink, and URLs, www. hosts and e-mail addresses are shown
+    defanged (`https[:]//evil.example`, `www[.]evil`, `alice[@]corp.example`) — readable, not clickable."""
+    text = str(text).replace("](", "] (").replace("]:", "] :").replace("<", "‹")
+    text = _SCHEME.sub(lambda m: f"{m.group(1)}[:]{m.group(2)}", text)
+    text = _WWW.sub(lambda m: f"{m.group(1)}[.]", text)
+    return _EMAIL.sub("[@]", text)
 
 
 def md_code(text) -> str:
@@ -149,7 +165,7 @@ class Notifier:
         if self._backlog and not message.get("urgent"):  # older messages wait: keep the order, don't spend a slot
             return False
         try:
-            self.gateways.dingtalk.send_markdown(message["title"], message["text"])
+            self.gateways.dingtalk.send_markdown(defang(message["title"]), defang(message["text"]))
             return True
         except CloudError as error:
             if getattr(error, "errcode", None) == TOO_LONG:
