@@ -67,16 +67,20 @@ class Reconciler:
         self.protect = control_plane_denials(settings.bucket, settings.service_name)
         self.notifier = notifier or Notifier(settings, gateways, self.records)
         self._system_policies: dict[str, object] = {}  # lower-cased name -> GetPolicy answer (or None)
+        self._lock = None  # uploaders.LockCheck, read on first use
 
     # ======================================================================================== intake
     def handle_object(self, key: str, *, uploader: str | None = None, etag: str | None = None,
                       removed: bool = False) -> Outcome:
         """Converge on what `key` holds now. `uploader`, `etag` and `removed` describe the event.
 
-        The event's uploader vouches only for the content it uploaded: when the object now
-        holds something else (another ETag, or the event is a removal and the object exists
-        again), a newer event carries the right uploader. With approved uploaders configured
-        such a stale event is ignored; otherwise the content is processed as of now.
+        The event's uploader is a claim (anyone allowed to invoke intake can send an event), so
+        with approved uploaders configured what counts is the bucket policy that keeps everyone
+        else from writing `agreements/` (shared/uploaders.py), checked on every event: without it
+        nothing is accepted. The event's uploader vouches at most for the content it uploaded:
+        when the object now holds something else (another ETag, or the event is a removal and the
+        object exists again), a newer event decides — except that a removal followed by content
+        rolepact cannot attribute ends the agreement (the approved file is gone).
         """
         if key.startswith(OWN_PREFIXES):
             log.info("ignoring rolepact's own object %s", key)
@@ -99,11 +103,22 @@ class Reconciler:
             return self._removed(key)
         if removed or (etag and _etag(etag) != _etag(found.etag)):
             if self.settings.guardrails.approved_uploaders is not None:
+                if removed and not self.uploader_lock().enforced:
+                    return self._removed_then_replaced(key, found.data)
                 log.info("event for %s is about content that has since changed; the newer upload's event decides",
                          key)
                 return Outcome(key, None, "ignored")
             uploader = None
         raw, upload = found.data, _upload_tag(found.etag, found.last_modified)
+        if self.settings.guardrails.approved_uploaders is not None and not self.uploader_lock().enforced:
+            lock = self.uploader_lock()
+            problem = Problem("(uploader)", "cannot be verified: ROLEPACT_APPROVED_UPLOADERS is set but the bucket "
+                                            "policy does not keep everyone else from writing agreements/ ("
+                                            + "; ".join(lock.problems[:3]) + ("; ..." if len(lock.problems) > 3 else "")
+                                            + "); put the policy `rolepact bucket-policy` prints in place, then "
+                                              "upload the file again")
+            agreement_id = read_agreement_id(raw) or self.records.agreement_for_key(key)
+            return self._reject(key, agreement_id, _digest(raw), [problem], "guardrail", upload=upload)
         try:
             agreement = parse_agreement(raw, key=key, max_bytes=limit)
         except AgreementRejected as rejected:
@@ -275,6 +290,29 @@ class Reconciler:
         self.records.remember_key(key, agreement_id)  # nothing pending any more
         return converged.applied
 
+    def uploader_lock(self):
+        """Whether the bucket policy enforces the approved uploaders (checked once per invocation)."""
+        if self._lock is None:
+            from shared.uploaders import check_lock
+
+            self._lock = check_lock(self.settings, self.gateways)
+            if not self._lock.enforced:
+                log.warning("approved uploaders are not enforced by the bucket policy: %s", "; ".join(self._lock.problems))
+        return self._lock
+
+    def _removed_then_replaced(self, key: str, data: bytes) -> Outcome:
+        """A removal event, and the key holds other content again, from an uploader rolepact cannot verify
+        (no bucket-policy lock): the approved revision's file was deleted. An unverifiable re-upload must
+        not keep the agreement alive; it is judged (and refused) on its own event."""
+        agreement_id = self.records.agreement_for_key(key)
+        status = self.records.status(agreement_id) if agreement_id else None
+        if not status or status.get("sourceKey") != key or status.get("state") not in APPLIED_STATES \
+                or status.get("digest") == _digest(data):
+            return Outcome(key, agreement_id, "ignored")
+        log.warning("%s was deleted and holds other content now, from an uploader rolepact cannot verify: "
+                    "the agreement ends", key, extra={"agreementId": agreement_id})
+        return self.end(agreement_id, "deleted")
+
     def _removed(self, key: str) -> Outcome:
         agreement_id = self.records.agreement_for_key(key)
         if agreement_id is None:
@@ -398,8 +436,7 @@ class Reconciler:
             return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
         if same:  # the applied file uploaded again after a refused amendment: nothing to grant or announce
             self.records.put_status(agreement.agreement_id, dict(
-                status, updatedAt=iso(now), lastUpload={"digest": agreement.digest, "at": iso(now),
-                                                        "result": "applied", "uploader": uploader}))
+                status, updatedAt=iso(now), lastUpload=self._upload_record(agreement.digest, now, uploader)))
             return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
         kind = "granted" if previous is None or status.get("state") not in APPLIED_STATES else "amended"
         revision = int((status or {}).get("revision") or 0) + 1  # names this grant/amendment's notices
@@ -412,7 +449,7 @@ class Reconciler:
             startsAt=iso(agreement.starts_at) if agreement.starts_at else None,
             expiresAt=iso(agreement.expires_at), onExpiry=agreement.on_expiry,
             appliedAt=iso(now), updatedAt=iso(now), errors=[], failures=None, onboarding=pack,
-            lastUpload={"digest": agreement.digest, "at": iso(now), "result": "applied", "uploader": uploader},
+            lastUpload=self._upload_record(agreement.digest, now, uploader),
         )
         record.setdefault("firstAppliedAt", iso(now))
         record.pop("ended", None)
@@ -436,6 +473,13 @@ class Reconciler:
             self._pre_expiry_notices(agreement, now)  # moved into a notice window: its point has passed
         return Outcome(agreement.source_key, agreement.agreement_id, "applied", state,
                        [a.describe() for a in applied_actions])
+
+    def _upload_record(self, digest: str, now: datetime, uploader: str | None) -> dict:
+        """`claimedUploader` is what the event said — never stated as fact: `uploaderVerified` is true only
+        when the bucket policy made anyone else's upload impossible (approved uploaders and their lock)."""
+        verified = self.settings.guardrails.approved_uploaders is not None and self.uploader_lock().enforced
+        return {"digest": digest, "at": iso(now), "result": "applied", "claimedUploader": uploader,
+                "uploaderVerified": verified}
 
     def _record_end(self, agreement_id: str, status: dict, removed: list[Action], reason: str) -> Outcome:
         now = self.settings.now()
