@@ -148,3 +148,14 @@ def propose(agreement_text: str, source_key: str, usage: Usage, policies: list[G
 def proposal_bytes(proposal: Proposal) -> bytes:
     """The proposed agreement as it is written to the bucket and to --out: ready to upload."""
     return (json.dumps(proposal.agreement_file, indent=2) + "\n").encode("utf-8")
+
+
+def proposed_grants(agreement_file: dict) -> dict[str, list[str]]:
+    """action -> the resources a proposed agreement file allows it on (for people reading one)."""
+    grants: dict[str, list[str]] = {}
+    for policy in agreement_file.get("policies") or []:
+        for statement in statements((policy or {}).get("document")):
+            if statement["Effect"] == "Allow":
+                for action in _as_list(statement.get("Action")):
+                    grants.setdefault(action, []).extend(_as_list(statement.get("Resource")))
+    return grants

@@ -15,9 +15,8 @@ from audit_support import (  # noqa: F401 - fixtures
     SEED_ID, T0, assume, clock, describe, digests, ecs, fake, keys, next_digest_time, notices, partner_user,
     provision, refused, seed_doc, seed_instance, stage, start, stop, tick,
 )
-from rightsize_support import INSTANCE_ARN, allows, pull, rightsize, rightsize_json, stored_proposal
-
 from alibabacloud_ecs20140526 import models as ecs_models
+from rightsize_support import INSTANCE_ARN, allows, pull, rightsize, rightsize_json, stored_proposal
 
 
 def describe_all(creds) -> list[str]:
@@ -60,6 +59,9 @@ def test_the_seed_is_right_sized_and_the_proposal_grants_exactly_that(stage, clo
 
     code, text, _ = rightsize(stage, monkeypatch, capsys, SEED_ID)
     assert code == 0 and "passes validation and the guardrails" in text and INSTANCE_ARN.format(web) in text
+
+    tick(stage, clock, next_digest_time(T0))  # a month from expiry: not at renewal yet
+    assert "Right-size" not in digests(stage)[-1]["text"] and stored_proposal(stage, SEED_ID) is None
 
     # Renewal time: the first pre-expiry notice (7 days) carries the line; the proposal is in the bucket.
     tick(stage, clock, expires - timedelta(days=7) + timedelta(minutes=1))
