@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from audit_support import (  # noqa: F401 - fixtures
-    C, SEED_ID, T0, assume, clock, describe, fake, keys, notices, partner_user, provision, record, refused,
+    C, SEED_ID, T0, assume, clock, describe, digests, fake, keys, next_digest_time, notices, partner_user, provision, record, refused,
     seed_doc, seed_instance, session_caller, stage, start, stop, tick, trail_event,
 )
 from alibabacloud_ecs20140526 import models as ecs_models
@@ -138,3 +138,29 @@ def test_a_proposal_the_guardrails_refuse_is_shown_as_refused(stage, clock, monk
     code, out, _ = rightsize(stage, monkeypatch, capsys, SEED_ID)
     assert code == 1 and "REFUSED as it stands" in out and "role.maxSessionDurationSeconds" in out
 
+
+
+def test_several_partners_each_get_their_own_line_and_proposal(stage, clock):
+    web, db = seed_instance(stage, "web"), seed_instance(stage, "db")
+    expires = T0 + timedelta(days=30)
+    provision(stage, seed_doc(expires=expires))
+    other = seed_doc(expires=expires + timedelta(hours=1), agreementId="company-c-ops",
+                     partner={"accountId": C, "alias": "company-c", "principals": ["root"]},
+                     role={"name": "ops-c", "maxSessionDurationSeconds": 3600})
+    provision(stage, other)
+    stop(assume(stage, partner_user(stage, "alice"), "alice"), web)
+    reboot(assume(stage, partner_user(stage, "carol", account=C), "carol", role="ops-c"), db)
+    stage.deliver()
+
+    tick(stage, clock, expires - timedelta(days=7) + timedelta(hours=2))
+    for agreement_id in (SEED_ID, "company-c-ops"):
+        [seven] = [n for n in notices(stage) if n["title"].endswith(f"{agreement_id} expires in 7d")]
+        assert f"proposal: `proposals/{agreement_id}.json`" in seven["text"]
+    assert allows(stored_proposal(stage, SEED_ID)["policies"][0]["document"]) == {
+        "ecs:StopInstance": [INSTANCE_ARN.format(web)]}
+    assert allows(stored_proposal(stage, "company-c-ops")["policies"][0]["document"]) == {
+        "ecs:RebootInstance": [INSTANCE_ARN.format(db)]}
+    tick(stage, clock, next_digest_time(expires - timedelta(days=7)))
+    block = digests(stage)[-1]["text"].split("#### Right-size at renewal", 1)[1]
+    assert block.count("\n- `") == 2
+    assert f"- `{SEED_ID}`: used 1 of 382 actions" in block and "- `company-c-ops`: used 1 of 382 actions" in block
