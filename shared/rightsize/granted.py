@@ -21,7 +21,7 @@ from shared.agreements.model import Agreement
 from shared.rightsize.catalog import expand, known_actions
 
 
-def _as_list(value) -> list[str]:
+def as_list(value) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
@@ -41,13 +41,13 @@ def statements(document: dict | None) -> list[dict]:
 def names_action(statement: dict, action: str) -> bool:
     """True when the statement's Action (or NotAction) covers `action`."""
     if "NotAction" in statement:
-        return not any(matches(p, action) for p in _as_list(statement["NotAction"]))
-    return any(matches(p, action) for p in _as_list(statement.get("Action")))
+        return not any(matches(p, action) for p in as_list(statement["NotAction"]))
+    return any(matches(p, action) for p in as_list(statement.get("Action")))
 
 
 def _denies_everywhere(statement: dict) -> bool:
     return (statement["Effect"] == "Deny" and "Condition" not in statement and "NotAction" not in statement
-            and "*" in _as_list(statement.get("Resource")))
+            and "*" in as_list(statement.get("Resource")))
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,9 @@ def count_document(document: dict | None) -> tuple[frozenset[str], tuple[str, ..
         if "NotAction" in statement:
             everything = {a for actions in known_actions().values() for a in actions}
             known |= {a for a in everything if names_action(statement, a)}
-            uncounted.append("NotAction " + ",".join(_as_list(statement["NotAction"])))
+            uncounted.append("NotAction " + ",".join(as_list(statement["NotAction"])))
             continue
-        for pattern in _as_list(statement.get("Action")):
+        for pattern in as_list(statement.get("Action")):
             actions, open_ended = expand(pattern)
             known |= actions
             if open_ended and pattern not in uncounted:

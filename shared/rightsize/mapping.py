@@ -19,8 +19,10 @@ with their links):
 """
 from __future__ import annotations
 
-# ActionTrail serviceName (lower case) -> RAM service code, where they differ.
-SERVICE_CODES = {"ims": "ram"}
+from shared.audit.pipeline import SERVICE_ALIASES
+
+# ActionTrail serviceName (lower case) -> RAM service code, where they differ (the access audit's table).
+SERVICE_CODES = SERVICE_ALIASES
 
 _PUT = ("oss:PutObject",)
 _GET = ("oss:GetObject",)

@@ -30,7 +30,7 @@ from shared.agreements.parse import parse_agreement
 from shared.agreements.schema import MAX_POLICY_DOCUMENT_CHARS
 from shared.documents import canonical
 from shared.errors import AgreementRejected, Problem
-from shared.rightsize.granted import GrantedPolicy, _as_list, names_action, statements
+from shared.rightsize.granted import GrantedPolicy, as_list, names_action, statements
 from shared.rightsize.usage import Usage
 
 PROPOSED_POLICY = "rightsized"
@@ -50,7 +50,7 @@ class Proposal:
 
     @property
     def actions(self) -> list[str]:
-        return sorted({a for s in self.policy["Statement"] if s["Effect"] == "Allow" for a in _as_list(s["Action"])})
+        return sorted({a for s in self.policy["Statement"] if s["Effect"] == "Allow" for a in as_list(s["Action"])})
 
     def to_dict(self) -> dict:
         return {"agreement": self.agreement_file, "actions": self.actions, "notGranted": self.not_granted,
@@ -64,16 +64,16 @@ def _granting(policies: list[GrantedPolicy], action: str) -> list[dict]:
 def _granted_scope(granting: list[dict]) -> tuple[str, tuple[str, ...]]:
     """("Resource" | "NotResource", values): what the agreement granted the action on."""
     with_resource = [s for s in granting if "Resource" in s]
-    if any("*" in _as_list(s["Resource"]) for s in with_resource):
+    if any("*" in as_list(s["Resource"]) for s in with_resource):
         return "Resource", ("*",)
     if len(with_resource) == len(granting):
-        return "Resource", tuple(sorted({r for s in with_resource for r in _as_list(s["Resource"])}))
+        return "Resource", tuple(sorted({r for s in with_resource for r in as_list(s["Resource"])}))
     first = next(s for s in granting if "Resource" not in s)
-    return "NotResource", tuple(_as_list(first.get("NotResource")))
+    return "NotResource", tuple(as_list(first.get("NotResource")))
 
 
 def _inside(arn: str, granting: list[dict]) -> bool:
-    return any(matches(pattern, arn) for s in granting for pattern in _as_list(s.get("Resource")))
+    return any(matches(pattern, arn) for s in granting for pattern in as_list(s.get("Resource")))
 
 
 def _condition(granting: list[dict]) -> dict | None:
@@ -156,6 +156,6 @@ def proposed_grants(agreement_file: dict) -> dict[str, list[str]]:
     for policy in agreement_file.get("policies") or []:
         for statement in statements((policy or {}).get("document")):
             if statement["Effect"] == "Allow":
-                for action in _as_list(statement.get("Action")):
-                    grants.setdefault(action, []).extend(_as_list(statement.get("Resource")))
+                for action in as_list(statement.get("Action")):
+                    grants.setdefault(action, []).extend(as_list(statement.get("Resource")))
     return grants
