@@ -38,10 +38,27 @@ class SyamlError(ValueError):
 
 
 def read(path: str | Path) -> dict:
-    document = yaml.safe_load(Path(path).read_text("utf-8"))
+    """The document, with an `extend: <base file>` override merged the way each edition's CLI does."""
+    path = Path(path)
+    document = yaml.safe_load(path.read_text("utf-8"))
     if not isinstance(document, dict):
         raise SyamlError(f"{path}: not a YAML mapping")
-    return document
+    if not document.get("extend"):
+        return document
+    if not isinstance(document["extend"], str):
+        raise SyamlError(f"{path}: extend must name one base file")
+    base = read(path.parent / document["extend"])
+    override = {key: value for key, value in document.items() if key not in ("extend", "extends")}
+    if str(override.get("edition", base.get("edition"))) == "3.0.0":
+        # parse-spec doExtend: everything but `resources` is merged; the base's resources are rendered with it
+        rest = _extend2({}, {k: v for k, v in base.items() if k != "resources"},
+                        {k: v for k, v in override.items() if k != "resources"})
+        if override.get("resources"):
+            raise SyamlError(f"{path}: an override with its own resources is not supported here")
+        return {**base, **rest}
+    # core 0.1.66 extendsYaml: the override's vars go into the base first, each side passes parseYaml
+    merged = _parse_yaml(_extend2(copy.deepcopy(base), {"vars": override.get("vars") or {}}))
+    return _extend2(merged, _parse_yaml(_extend2({"vars": merged.get("vars")}, override)))
 
 
 def render(path: str | Path, environ: Mapping[str, str]) -> dict:
@@ -100,6 +117,40 @@ def render_core1(document: dict, environ: Mapping[str, str]) -> dict:
     second["services"] = {name: _core1_value(entry, keys, environ)
                           for name, entry in (second.get("services") or {}).items()}
     return second
+
+
+def _parse_yaml(document: dict) -> dict:
+    """core 0.1.66 parseYaml (run on files that extend another): every `${path}` naming a key of
+    the document itself (lodash `get`) is replaced once, before the usual two passes."""
+    def lookup(path: str):
+        value = document
+        for part in re.findall(r"[^.\[\]]+", path):
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None
+        return value
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {key: walk(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, str) or not node:
+            return node
+        result = node
+        for match in _EXPR.finditer(node):
+            found = lookup(match.group(1))
+            found = match.group(0) if found is None else found
+            if isinstance(found, str):
+                result = _js_replace_first(result, match.group(0), found) if isinstance(result, str) else result
+            else:
+                result = copy.deepcopy(found)
+        return result
+
+    return walk(document)
 
 
 def _flatten(value, parent: str, keys: dict) -> None:
