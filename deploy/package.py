@@ -17,7 +17,7 @@ named in any string of the code that is, so not importable by name either).
 from __future__ import annotations
 
 import argparse
-import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -108,37 +108,46 @@ def distributions(dist: Path) -> dict[str, tuple[set[str], list[Path]]]:
     return found
 
 
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.MULTILINE)
+_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.MULTILINE)
+_NAME = re.compile(r"""['"]([A-Za-z_][\w.]{0,150})['"]""")
+
+
 def reachable(dist: Path, roots: list[str]) -> tuple[set[str], set[str]]:
     """Modules under `dist` that any import statement (anywhere in a module, not only at its top)
-    can reach from `roots`, and every string literal in them (names importlib could be given)."""
+    can reach from `roots`, and every name-like string in them (what importlib could be given).
+
+    The scan reads source text, so an `import` in a docstring or comment counts too: it can only
+    keep more, never leave out something a real import statement names."""
     seen: set[str] = set()
+    found: set[str] = set()
     strings: set[str] = set()
     todo = list(roots)
     while todo:
         name = todo.pop()
         if not name or name in seen:
             continue
-        path = _module_file(dist, name)
         seen.add(name)
+        path = _module_file(dist, name)
         if path is None:
             continue  # the standard library, an optional extra not installed, or an attribute
+        found.add(name)
         if "." in name:
             todo.append(name.rsplit(".", 1)[0])
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        tree = ast.parse(path.read_bytes(), str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                todo += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")[:len(package.split(".")) - node.level + 1]
-                    base = ".".join(parts + ([base] if base else []))
-                todo.append(base)
-                todo += [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
-                strings.add(node.value)
-    return {name for name in seen if _module_file(dist, name) is not None}, strings
+        source = path.read_text("utf-8", errors="replace")
+        for match in _IMPORT.finditer(source):
+            todo += [part.split()[0] for part in match.group(1).split(",") if part.split()]
+        for match in _FROM.finditer(source):
+            dots, module, names = match.groups()
+            if dots:
+                parts = package.split(".")[:len(package.split(".")) - len(dots) + 1]
+                module = ".".join(parts + ([module] if module else []))
+            todo.append(module)
+            todo += [f"{module}.{part.split()[0]}" for part in names.strip("()").replace("\\", " ").split(",")
+                     if part.split() and part.split()[0] != "*"]
+        strings.update(_NAME.findall(source))
+    return found, strings
 
 
 def _module_file(dist: Path, name: str) -> Path | None:
