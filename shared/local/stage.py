@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.local.policies import SERVICE_ROLE_POLICY, fill
 from shared.local.wiring import Wiring, load
 from shared.runtime import reset_settings
 from shared.settings import Settings
@@ -140,8 +141,7 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
                                                  description="rolepact function role"))
     settings = Settings.from_env(env)
     ram.create_policy(ram_models.CreatePolicyRequest(
-        policy_name="rolepact-fc-policy",
-        policy_document=json.dumps(service_role_policy(bucket, settings.service_name, settings.worker_function))))
+        policy_name="rolepact-fc-policy", policy_document=json.dumps(fill(SERVICE_ROLE_POLICY, wiring))))
     ram.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(policy_type="Custom",
                                                                    policy_name="rolepact-fc-policy",
                                                                    role_name=role_name))

@@ -73,10 +73,13 @@ def render(path: str | Path, environ: Mapping[str, str]) -> dict:
         key = "resources"
     else:
         raise SyamlError(f"{path}: edition {edition!r}; rolepact reads {' and '.join(EDITIONS)}")
-    left = [f"{where}: {text}" for where, text in unresolved(rendered.get(key) or {}, key)]
-    if left:
-        raise SyamlError(f"{path}: unresolved after rendering (export the variable or set it in vars):\n  "
-                         + "\n  ".join(left))
+    places: dict[str, list[str]] = {}
+    for where, text in unresolved(rendered.get(key) or {}, key):
+        for expression in re.findall(r"\$\{[^}]*\}?", text):
+            places.setdefault(expression, []).append(where)
+    if places:
+        raise SyamlError(f"{path}: left unresolved (export the variable, or set the value in vars):\n" + "\n".join(
+            f"  {expression} in {len(where)} place(s), e.g. {where[0]}" for expression, where in places.items()))
     return rendered
 
 
