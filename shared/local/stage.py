@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.local.policies import SERVICE_ROLE_POLICY, fill
+from shared.local.policies import SERVICE_ROLE_POLICY, fill, worker_arn
 from shared.local.wiring import Wiring, load
 from shared.runtime import reset_settings
 from shared.settings import Settings
@@ -28,9 +28,10 @@ FC_TRUST = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:Ass
                                            "Principal": {"Service": ["fc.aliyuncs.com"]}}]}
 
 
-def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker") -> dict:
-    """The repository's least-privilege policy for the FC service role, for one deployment."""
+def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker", fc_api: str = "fc2") -> dict:
+    """The repository's least-privilege policy for the FC service role, for one deployment (FC 2.0 or 3.0)."""
     text = (PROJECT_ROOT / "deploy" / "service-role-policy.json").read_text("utf-8")
+    text = text.replace("${worker_arn}", worker_arn(service, worker, fc_api))
     return json.loads(text.replace("${bucket}", bucket).replace("${service}", service).replace("${worker}", worker))
 
 
@@ -109,11 +110,15 @@ class Stage:
 def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str = "company-a",
                 partner_id: str = "1345678901234567", partner_alias: str = "company-b",
                 bucket: str = "rolepact-data", region: str = "cn-hangzhou", functions: list[str] | None = None,
-                environment: dict | None = None, deployment: str | Path | None = None) -> Stage:
+                environment: dict | None = None, deployment: str | Path | None = None, fc_api: str | None = None
+                ) -> Stage:
     """Stand up rolepact on `cloud` as the deployment file describes it (optionally only some functions).
 
-    `environment` changes function settings the way an operator edits `vars` (every function
-    gets the same values); the five exported variables among them also feed the rendering.
+    `deployment`: s.yaml (the default; FC 2.0, one service) or deploy/fc3/s.yaml (FC 3.0
+    functions, no service). `fc_api="fc3"` deploys the functions of an FC 2.0 file as FC 3.0
+    functions instead (shared/local/fc3.py), run with `ROLEPACT_FC_API=fc3`. `environment`
+    changes function settings the way an operator edits `vars` (every function gets the same
+    values); the five exported variables among them also feed the rendering.
     """
     import oss2
     from alibabacloud_ram20150501 import models as ram_models
@@ -130,6 +135,9 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
                 "ROLEPACT_DINGTALK_WEBHOOK": webhook, "ROLEPACT_DINGTALK_SECRET": ROBOT_SECRET,
                 **{name: value for name, value in overrides.items() if name in EXPORTED}}
     wiring = load(deployment or DEPLOYMENTS["fc2"], exported)
+    as_fc3 = wiring.fc_api == "fc3" or fc_api == "fc3"
+    if as_fc3:
+        overrides["ROLEPACT_FC_API"] = "fc3"
     for function in wiring.functions:
         function.environment.update(overrides)
     env = dict(wiring.functions[0].environment)
@@ -146,14 +154,20 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
                                                                    policy_name="rolepact-fc-policy",
                                                                    role_name=role_name))
     reset_settings(settings)
-    selected = None if functions is None else {wiring.function(name).name for name in functions}
-    if wiring.fc_api != "fc2":
-        raise NotImplementedError(f"{wiring.path}: the fake cloud serves FC 2.0 only so far")
+    selected = [f.name for f in wiring.functions] if functions is None else \
+        [wiring.function(name).name for name in functions]
+    handlers = {f.name: import_handler(f.handler) for f in wiring.functions if f.name in selected}
     fc = cloud.backend("fc")
+    if as_fc3:
+        from shared.local.fc3 import deploy_fc3
+
+        deploy_fc3(fc, wiring, owner_id, region, role_name, handlers, selected)
+        wiring.service_name = None  # FC 3.0 has no service: fc.invoke_*(account, None, function) reaches them
+        return Stage(cloud, wiring, owner, partner, owner_id, partner_id, bucket, region, webhook, settings, env)
     for function in wiring.functions:
-        if selected is not None and function.name not in selected:
+        if function.name not in selected:
             continue
-        fc.register_function(owner_id, wiring.service_name, function.name, import_handler(function.handler),
+        fc.register_function(owner_id, wiring.service_name, function.name, handlers[function.name],
                              handler_name=function.handler, runtime=function.runtime, memory=function.memory,
                              timeout=function.timeout, environment=function.environment, service_role=role_name,
                              max_async_retry=function.max_async_retry, on_failure=function.on_failure,
