@@ -86,11 +86,12 @@ def cmd_policies(args) -> int:
 
     from shared.local.policies import write
     from shared.local.stage import EXPORTED
-    from shared.local.syaml import SyamlError
+    from shared.local.syaml import SyamlError, dotenv
     from shared.local.wiring import load
 
     try:
-        wiring = load(Path(args.deployment), {name: os.environ[name] for name in EXPORTED if name in os.environ})
+        environ = {**dotenv(args.deployment), **os.environ}
+        wiring = load(Path(args.deployment), {name: environ[name] for name in EXPORTED if name in environ})
         for path in write(wiring, Path(args.out)):
             print(path)
     except (SyamlError, FileNotFoundError, KeyError) as error:

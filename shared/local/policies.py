@@ -26,9 +26,17 @@ PLATFORM_POLICY = PROJECT_ROOT / "deploy" / "fc-platform-policy.json"
 _FC2_FUNCTION = re.compile(r"^acs:fc:([^:]*):([^:]*):services/[^/]+/functions/(.+)$")
 
 
+def worker_arn(service: str, worker: str, fc_api: str = "fc2") -> str:
+    """The worker function as the policy's `${worker_arn}`: FC 2.0 `services/<s>/functions/<w>`, FC 3.0 `functions/<w>`."""
+    if fc_api == "fc3":
+        return f"acs:fc:*:*:functions/{worker}"
+    return f"acs:fc:*:*:services/{service}/functions/{worker}"
+
+
 def values(wiring: Wiring) -> dict[str, str]:
     """Placeholder values for one deployment file (rendered with the deployer's exports)."""
     environment = wiring.functions[0].environment
+    api = environment.get("ROLEPACT_FC_API") or wiring.fc_api
     worker = wiring.function(environment.get("ROLEPACT_WORKER_FUNCTION", "reconcile_worker"))
     failure = worker.on_failure or wiring.function("expiry_enforcer").name
     account, region = environment["ROLEPACT_ACCOUNT_ID"], wiring.region
@@ -40,6 +48,7 @@ def values(wiring: Wiring) -> dict[str, str]:
     if any(f.log_config != "auto" for f in wiring.functions):
         raise SyamlError(f"{wiring.path}: rolepact policies knows the logConfig: auto names only")
     return {"bucket": environment["ROLEPACT_BUCKET"], "service": service, "worker": worker.name,
+            "worker_arn": worker_arn(service, worker.name, api),
             "region": region, "account": account, "log_project": log_project, "log_store": log_store,
             "on_failure": failure.rsplit("/", 1)[-1]}
 
@@ -51,7 +60,7 @@ def fill(template: Path, wiring: Wiring) -> dict:
     if "${" in text:
         raise SyamlError(f"{template}: placeholders left: {sorted(set(re.findall(r'[$][{][^}]*[}]', text)))}")
     document = json.loads(text)
-    if wiring.fc_api == "fc3":
+    if (wiring.functions[0].environment.get("ROLEPACT_FC_API") or wiring.fc_api) == "fc3":
         for statement in document["Statement"]:
             statement["Resource"] = _fc3_resources(statement["Resource"])
     return document

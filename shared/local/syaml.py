@@ -83,6 +83,24 @@ def render(path: str | Path, environ: Mapping[str, str]) -> dict:
     return rendered
 
 
+def dotenv(path: str | Path) -> dict[str, str]:
+    """`KEY=VALUE` lines of the `.env` beside a deployment file, which both CLIs load with the
+    dotenv package before rendering (an exported variable wins over the file)."""
+    file = Path(path).parent / ".env"
+    values = {}
+    if file.is_file():
+        for line in file.read_text("utf-8").splitlines():
+            match = re.match(r"^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*?)\s*$", line)
+            if match and not line.lstrip().startswith("#"):
+                value = match.group(2)
+                if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                    value = value[1:-1]
+                elif " #" in value:
+                    value = value.split(" #", 1)[0].rstrip()
+                values[match.group(1)] = value
+    return values
+
+
 def unresolved(node, where: str = "") -> list[tuple[str, str]]:
     """Every string under `node` that still holds `${`, with its path."""
     if isinstance(node, dict):

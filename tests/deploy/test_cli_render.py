@@ -16,7 +16,7 @@ import pytest
 
 from shared.audit.config import AuditConfig
 from shared.local.stage import EXPORTED
-from shared.local.syaml import SyamlError, render, unresolved
+from shared.local.syaml import SyamlError, dotenv, render, unresolved
 from shared.settings import Settings
 import cli_support
 from cli_support import EXPORTS
@@ -128,13 +128,35 @@ OVERRIDE = {"ROLEPACT_ALLOWED_PARTNERS": "1345678901234567", "ROLEPACT_MAX_AGREE
 @pytest.mark.parametrize("major,template,base", [(2, "s.prod.yaml", "s.yaml"),
                                                  (3, "deploy/fc3/s.prod.yaml", "s.yaml")], ids=["s2", "s3-fc3"])
 def test_settings_are_overridden_the_documented_way(major, template, base, tmp_path):
-    """README: a file of your own with `extend:` and only the vars you change; `s deploy -t` it."""
+    """README: a file of your own with `extend:` and only the vars you change; `s deploy -t` it.
+    With s 2.x the DingTalk secret comes from a `.env` beside the file instead of the shell."""
     lines = [f"extend: {base}", "vars:", "  environment:"] + [f"    {k}: '{v}'" for k, v in OVERRIDE.items()]
-    project, run = _deploy(major, template, tmp_path, EXPORTS, {template: "\n".join(lines) + "\n"})
+    files = {template: "\n".join(lines) + "\n"}
+    secret, exports = EXPORTS["ROLEPACT_DINGTALK_SECRET"], dict(EXPORTS)
+    if major == 2:
+        del exports["ROLEPACT_DINGTALK_SECRET"]
+        files[str(Path(template).with_name(".env"))] = f"ROLEPACT_DINGTALK_SECRET={secret}\n"
+    project, run = _deploy(major, template, tmp_path, exports, files)
     assert run.returncode == 0, run
     assert len(run.props) == 5
     for resource, props in run.props.items():
         environment = _function_props(template, props)["environmentVariables"]
         assert {k: environment[k] for k in OVERRIDE} == OVERRIDE, resource
         assert environment["ROLEPACT_BUCKET"] == EXPORTS["ROLEPACT_BUCKET"]  # the rest is untouched
+        assert environment["ROLEPACT_DINGTALK_SECRET"] == secret
     assert _ours(project / template) == run.props
+
+
+def test_s3_reads_a_dotenv_beside_the_file_but_not_for_a_file_that_extends_another(tmp_path):
+    """README step 6: `.env` works with s 3.x for deploy/fc3/s.yaml itself; an `extend:` file renders
+    its base before s 3.x loads `.env`, so there the five must be exported."""
+    secret = EXPORTS["ROLEPACT_DINGTALK_SECRET"]
+    exports = {k: v for k, v in EXPORTS.items() if k != "ROLEPACT_DINGTALK_SECRET"}
+    files = {"deploy/fc3/.env": f"ROLEPACT_DINGTALK_SECRET='{secret}'\n",
+             "deploy/fc3/s.prod.yaml": "extend: s.yaml\nvars:\n  roleName: rolepact-fc-role\n"}
+    project, run = _deploy(3, "deploy/fc3/s.yaml", tmp_path, exports, files)
+    assert run.returncode == 0, run
+    assert {p["environmentVariables"]["ROLEPACT_DINGTALK_SECRET"] for p in run.props.values()} == {secret}
+    assert dotenv(project / "deploy/fc3/s.yaml") == {"ROLEPACT_DINGTALK_SECRET": secret}
+    extended = cli_support.deploy(cli_support.cli(3), project, "deploy/fc3/s.prod.yaml", exports, tmp_path)
+    assert extended.returncode != 0 and "env('ROLEPACT_DINGTALK_SECRET') not found" in extended.output, extended
