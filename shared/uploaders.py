@@ -65,7 +65,7 @@ def check_lock(settings, gateways) -> LockCheck:
     """Does the bucket policy, as OSS holds it now, enforce the approved uploaders? What cannot be
     read (permissions) counts as not enforced; throttling and 5xx are raised, so FC retries."""
     try:
-        return _check_lock(settings, gateways)
+        return judge_lock(settings, gateways.store.get_bucket_policy(), list(gateways.ram.iter_users()))
     except CloudError as error:
         if error.retryable:
             raise
@@ -73,17 +73,17 @@ def check_lock(settings, gateways) -> LockCheck:
                                  f"needs oss:GetBucketPolicy and ram:ListUsers)",))
 
 
-def _check_lock(settings, gateways) -> LockCheck:
+def judge_lock(settings, policy: dict | None, users: list[tuple[str, str]]) -> LockCheck:
+    """Pure: does `policy` (the bucket policy, any shape) enforce the approved uploaders for `users`
+    ((name, UID) of every RAM user of the account)?"""
     approved = settings.guardrails.approved_uploaders or frozenset()
-    policy = gateways.store.get_bucket_policy()
-    if policy is None:
+    if not isinstance(policy, dict):
         return LockCheck(False, ("the bucket has no bucket policy",))
     statements = [s for s in _as_list(policy.get("Statement")) if isinstance(s, dict)]
     probe = f"acs:oss:{settings.region}:{settings.account_id}:{settings.bucket}/{AGREEMENTS}probe.json"
     denies = [s for s in statements if s.get("Effect") == "Deny" and "Condition" not in s
               and _covers(s.get("Action"), WRITE_ACTIONS) and _matches_any(s.get("Resource"), probe)]
     problems = []
-    users = list(gateways.ram.iter_users())
     for name, uid in users:
         if uid not in approved and not any(_names(s.get("Principal"), uid) for s in denies):
             problems.append(f"RAM user {name} ({uid}) is not approved but no unconditional bucket-policy Deny keeps "
@@ -94,7 +94,7 @@ def _check_lock(settings, gateways) -> LockCheck:
                         f"{AGREEMENTS}")
     for statement in statements:
         if statement.get("Effect") == "Allow" and _grants_write(statement, probe) and \
-                not all(p in approved for p in _as_list(statement.get("Principal")) or ["*"]):
+                not all(isinstance(p, str) and p in approved for p in _as_list(statement.get("Principal")) or ["*"]):
             problems.append(f"a bucket-policy Allow lets {json.dumps(statement.get('Principal'))} write {AGREEMENTS}")
     known = {uid for _, uid in users} | {settings.account_id}
     for uploader in sorted(approved - known):
@@ -121,7 +121,8 @@ def _names(principals, who: str) -> bool:
     items = _as_list(principals)
     if principals == [] or "*" in items:
         return True
-    return any(p == who or (p.lower().startswith("arn:sts::") and _match(p, who)) for p in items)
+    return any(isinstance(p, str) and (p == who or (p.lower().startswith("arn:sts::") and _match(p, who)))
+               for p in items)
 
 
 def _match(pattern, value: str) -> bool:
