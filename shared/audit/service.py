@@ -43,6 +43,7 @@ from shared.errors import CloudError
 from shared.log import get_logger
 from shared.notify import Notice, Notifier, md_code
 from shared.records import Records
+from shared.rightsize.renewal import digest_lines, section_of
 
 log = get_logger("audit")
 RETENTION = timedelta(days=90)  # ActionTrail keeps events this long
@@ -256,8 +257,10 @@ class AccessAudit:
         stamp = end.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         key = f"{REPORTS}digest/{stamp}.md"
         title = digest_title(start, end)
-        link = self.save_page(report.data, f"{REPORTS}digest/{stamp}.html")
-        text = render_markdown(report.data, title=title, link=link)
+        rightsize = digest_lines(self.settings, self.gateways, self.records, views)
+        link = self.save_page(report.data, f"{REPORTS}digest/{stamp}.html",
+                              {agreement_id: plain for agreement_id, (_, plain) in rightsize.items()})
+        text = render_markdown(report.data, title=title, link=link, appendix=section_of(rightsize))
         self.store.put_report(key, text, report.data)  # saved before it is sent: a failed send loses nothing
         status = self.notifier.send(Notice(DIGEST_NOTICES, f"digest:{stamp}", title, text))
         log.info("access digest %s: %s", key, status)
@@ -265,7 +268,7 @@ class AccessAudit:
                 "until": _iso(end), "agreements": report.data["totals"]["agreements"],
                 "events": report.data["totals"]["events"]}
 
-    def save_page(self, data: dict, key: str) -> str:
+    def save_page(self, data: dict, key: str, rightsize: dict[str, str] | None = None) -> str:
         """Render and save the digest's HTML page; returns the message's paragraph that links to it.
 
         The link is presigned for `report_link_lifetime`, capped at STS_LINK_CAP when signed with
@@ -275,7 +278,7 @@ class AccessAudit:
         from shared.audit.html import render_html
 
         try:
-            self.store.put_page(key, render_html(data, title="rolepact access audit digest"))
+            self.store.put_page(key, render_html(data, title="rolepact access audit digest", rightsize=rightsize))
         except CloudError as error:
             log.error("digest page %s not saved: %s", key, error)
             return f"HTML report not saved this time ({md_code(error.code)}): `rolepact report --html FILE` makes it."

@@ -9,9 +9,12 @@ geometry — read back through the chart's own axes — carries the JSON's calls
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from audit_support import clock, fake, stage  # noqa: F401 - fixtures
+from audit_support import (  # noqa: F401 - fixtures
+    SEED_ID, T0, assume, clock, describe, digests, fake, keys, next_digest_time, partner_user, provision, read_object,
+    seed_doc, seed_instance, stage, stop, tick,
+)
 from report_support import (
     EXPIRES, HOSTILE_ACTION, HOSTILE_IP, HOSTILE_SESSION, classes, find, heading_table, legend_of, parse_page,
     seed_with_a_digest, series_paths, step_values, table_rows, text, x_guides, y_scale,
@@ -136,3 +139,21 @@ def _following(parent, element):
 def _series(svg):
     [plot] = [g for g in find(svg, "g", "plot") if classes(g) == {"plot"}]
     return sorted(find(plot, "g", "series"), key=lambda g: next(c for c in classes(g) if c.startswith("serie-")))
+
+
+def test_the_page_carries_the_right_size_line_of_an_agreement_at_renewal(stage, clock):
+    instance = seed_instance(stage)
+    provision(stage, seed_doc(expires=T0 + timedelta(days=3)))  # its first notice point (7 days) has passed
+    alice = assume(stage, partner_user(stage, "alice"), "alice")
+    describe(alice, instance)
+    stop(alice, instance)
+    stage.deliver()
+    tick(stage, clock, T0 + timedelta(minutes=15))
+    tick(stage, clock, next_digest_time(T0))
+    [digest] = digests(stage)
+    [line] = [ln for ln in digest["text"].splitlines() if ln.startswith(f"- `{SEED_ID}`: used 2 of ")]
+    [page_key] = [k for k in keys(stage, "reports/digest/") if k.endswith(".html")]
+    [section] = find(parse_page(read_object(stage, page_key).decode("utf-8")), "section", "agreement")
+    [shown] = find(section, "p", "rightsize")
+    assert text(shown) == "Right-size at renewal: " + line.split(": ", 1)[1].replace("`", "")
+    assert text(shown).endswith(f"proposal: proposals/{SEED_ID}.json")
