@@ -217,7 +217,10 @@ def overview_chart(agreements: list[dict], chart_id: str = "overview") -> Chart:
     ranked = sorted(agreements, key=lambda a: (-a["events"], a["agreementId"]))[:MAX_OVERVIEW_AGREEMENTS]
     title = "Partner calls per agreement"
     height = 80 + 34 * max(1, len(ranked))
-    chart = pygal.HorizontalStackedBar(**_common((COLORS["allowed"], COLORS["denied"]), width=960, height=height, legend_at_bottom_columns=2,
+    top = nice_ceiling(max((a["events"] for a in ranked), default=0))
+    step = max(1, nice_ceiling(top / 5))
+    chart = pygal.HorizontalStackedBar(**_common((COLORS["allowed"], COLORS["denied"]), width=960, height=height,
+                                                 range=(0, top), y_labels=list(range(0, top + 1, step)), legend_at_bottom_columns=2,
                                                  value_formatter=lambda y: f"{y:g}", show_y_guides=True))
     chart.x_labels = [a["agreementId"] for a in ranked]
     chart.add("allowed", [a["events"] - a["denials"] for a in ranked])

@@ -34,10 +34,23 @@ def parse_moment(text: str) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def cmd_report(args) -> int:
-    from shared.audit.config import AuditConfig
+def stored_report(gateways, settings, config, since: datetime, until: datetime, agreement_id: str | None = None,
+                  views=None):
+    """The report of [since, until) from the events stored in the bucket (what the digest renders)."""
     from shared.audit.report import build_report
     from shared.audit.storage import AuditStore
+    from shared.audit.views import load_views
+
+    views = load_views(gateways.store) if views is None else views
+    store = AuditStore(gateways.store)
+    stats: dict = {}
+    events = store.load_events(since, until, stats)
+    return build_report(views, events, since=since, until=until, settings=settings, config=config,
+                        agreement_id=agreement_id, malformed=store.count_malformed(since, until), stored=stats)
+
+
+def cmd_report(args) -> int:
+    from shared.audit.config import AuditConfig
     from shared.audit.views import load_views
     from shared.errors import CloudError, RolepactError
     from shared.gateways import Gateways
@@ -59,12 +72,7 @@ def cmd_report(args) -> int:
         if args.agreement and args.agreement not in {v.agreement_id for v in views}:
             print(f"rolepact report: no agreement {args.agreement!r} in bucket {settings.bucket}", file=sys.stderr)
             return 1
-        store = AuditStore(gateways.store)
-        stats: dict = {}
-        events = store.load_events(since, until, stats)
-        report = build_report(views, events, since=since, until=until, settings=settings,
-                              config=AuditConfig.from_env(), agreement_id=args.agreement,
-                              malformed=store.count_malformed(since, until), stored=stats)
+        report = stored_report(gateways, settings, AuditConfig.from_env(), since, until, args.agreement, views)
     except (CloudError, RolepactError) as error:
         print(f"rolepact report: {error}", file=sys.stderr)
         return 2
