@@ -132,6 +132,15 @@ def _finish(chart, chart_id: str, title: str, summary: str) -> str:
 
 
 # ================================================================================ per agreement
+def _steps(values: list[int]) -> list[tuple[int, int]]:
+    """A step line over buckets 0..n: a point only where the value changes (a quiet week stays small)."""
+    points = [(0, values[0])]
+    for index in range(1, len(values)):
+        if values[index] != values[index - 1]:
+            points += [(index, values[index - 1]), (index, values[index])]
+    return points + [(len(values), values[-1])]
+
+
 def timeline_chart(entry: dict, since: datetime, until: datetime, chart_id: str) -> Chart:
     """Calls per hour (per day for long periods), allowed vs denied, over [since, until), with the
     agreement's window shaded and its start and end marked."""
@@ -164,12 +173,9 @@ def timeline_chart(entry: dict, since: datetime, until: datetime, chart_id: str)
         notes.append(f"The agreement's window covers {_when(window_from)} to {_when(window_to)} of this period.")
     else:
         notes.append("The agreement's window does not overlap this period.")
-    steps_total, steps_denied = [], []
-    for index, (n_allowed, n_denied) in enumerate(zip(allowed, denied)):
-        steps_total += [(index, n_allowed + n_denied), (index + 1, n_allowed + n_denied)]
-        steps_denied += [(index, n_denied), (index + 1, n_denied)]
-    series.append(("allowed", steps_total, {"fill": True}, COLORS["allowed"]))  # stacked: on top of denied
-    series.append(("denied", steps_denied, {"fill": True}, COLORS["denied"]))
+    totals = [a + d for a, d in zip(allowed, denied)]
+    series.append(("allowed", _steps(totals), {"fill": True}, COLORS["allowed"]))  # stacked: on top of denied
+    series.append(("denied", _steps(denied), {"fill": True}, COLORS["denied"]))
     if starts and since <= starts <= until:
         series.append((f"starts {_short(starts)}", [(x_of(starts), 0), (x_of(starts), top)],
                        {"stroke_style": {"width": 2, "dasharray": "2,3"}}, COLORS["starts"]))

@@ -169,9 +169,10 @@ def series_paths(svg: ET.Element) -> dict[str, list[tuple[float, float]]]:
 
 
 def step_values(points: list[tuple[float, float]], x0: float, width: float, buckets: int, to_value) -> list[int]:
-    """Per-bucket heights of a step line drawn with two points per bucket: (start, h), (end, h)."""
+    """Per-bucket heights of a step line: each horizontal segment gives its height to the buckets it spans."""
     values = [0] * buckets
     for (xa, ya), (xb, yb) in zip(points, points[1:]):
-        if abs(ya - yb) < 1e-6 and abs((xb - xa) - width) < 0.5:
-            values[round((xa - x0) / width)] = round(to_value(ya))
+        if abs(ya - yb) < 1e-6 and xb > xa:
+            for index in range(round((xa - x0) / width), round((xb - x0) / width)):
+                values[index] = round(to_value(ya))
     return values
