@@ -91,6 +91,12 @@ def nice_ceiling(value: float) -> int:
     return int(10 * power)
 
 
+def axis_top(largest: int) -> tuple[int, int]:
+    """(top, step) of a count axis: about five whole-number ticks, the top the first tick at or above `largest`."""
+    step = nice_ceiling(max(largest, 1) / 5)
+    return step * max(1, math.ceil(largest / step)), step
+
+
 def _style(colors: tuple[str, ...]):
     from pygal.style import Style
 
@@ -157,8 +163,7 @@ def timeline_chart(entry: dict, since: datetime, until: datetime, chart_id: str)
             denied[index] += n_denied
     span = until - since
     x_of = lambda moment: (moment - first) / unit  # noqa: E731 - position on the x axis, in buckets
-    top = nice_ceiling(max((a + d for a, d in zip(allowed, denied)), default=0))
-    step = max(1, nice_ceiling(top / 5))
+    top, step = axis_top(max((a + d for a, d in zip(allowed, denied)), default=0))
     title = f"Calls per {unit_name(unit)}"
     series: list[tuple[str, list, dict, str]] = []  # name, points, options, colour (pygal colours by position)
 
@@ -223,8 +228,7 @@ def overview_chart(agreements: list[dict], chart_id: str = "overview") -> Chart:
     ranked = sorted(agreements, key=lambda a: (-a["events"], a["agreementId"]))[:MAX_OVERVIEW_AGREEMENTS]
     title = "Partner calls per agreement"
     height = 80 + 34 * max(1, len(ranked))
-    top = nice_ceiling(max((a["events"] for a in ranked), default=0))
-    step = max(1, nice_ceiling(top / 5))
+    top, step = axis_top(max((a["events"] for a in ranked), default=0))
     chart = pygal.HorizontalStackedBar(**_common((COLORS["allowed"], COLORS["denied"]), width=960, height=height,
                                                  range=(0, top), y_labels=list(range(0, top + 1, step)), legend_at_bottom_columns=2,
                                                  value_formatter=lambda y: f"{y:g}", show_y_guides=True))

@@ -47,7 +47,7 @@ p.alt{color:var(--muted);font-size:12.5px;margin:4px 0}
 details{margin:4px 0 8px}
 summary{cursor:pointer;color:var(--allowed);font-size:12.5px}
 table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
 th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.02em}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 td.nw{white-space:nowrap}
@@ -176,7 +176,7 @@ def _findings(entry: dict) -> str:
                  esc(f.get("sourceIp") or "—"), f"<code>{esc(f.get('action') or '—')}</code>", esc(f["message"]))
                 for f in these]
         parts.append(f'<h4 class="sev-{severity}"><span class="badge {severity}">{severity}</span></h4>'
-                     + _table(("time", "rule", "session", "source IP", "action", "details"), rows, nowrap=(0, 1),
+                     + _table(("time", "rule", "session", "source IP", "action", "details"), rows, nowrap=(0,),
                               caption=f"{severity} findings"))
     if len(found) > MAX_FINDINGS_SHOWN:
         parts.append(f'<p class="muted">Only the first {MAX_FINDINGS_SHOWN} findings of each severity are listed; '
