@@ -46,6 +46,10 @@ MSG_CONDITION_KEY = "must be a condition key like 'acs:SourceIp' or 'acs:Current
 MSG_EXTERNAL_ID = "must be 2-1224 characters: letters, digits or _+=,.@:/-"
 MSG_DATE_TIME = "must be an ISO 8601 date-time such as 2027-06-01T00:00:00Z"
 MSG_NAIVE_TIME = "must include a time zone, e.g. 2027-06-01T00:00:00Z"
+MSG_MFA_WITH_EXTERNAL_ID = (
+    "cannot be combined with conditions.externalId: MFA is present only in a console session signed in with "
+    "MFA, and the console's Switch Role cannot pass an ExternalId (nor can `aliyun configure`), so the partner "
+    "would have no way in; keep one of the two")
 MSG_PRINCIPAL = "must be 'root', 'user/<name>' or 'role/<name>' of the partner account"
 
 
@@ -553,6 +557,8 @@ class _Reader:
         external_id = self.string(fields.get("externalId", _ABSENT), "conditions.externalId",
                                   S.EXTERNAL_ID_PATTERN, MSG_EXTERNAL_ID)
         require_mfa = self.boolean(fields.get("requireMfa", _ABSENT), "conditions.requireMfa")
+        if require_mfa and external_id:
+            self.problem("conditions.requireMfa", MSG_MFA_WITH_EXTERNAL_ID)
         ranges = self.ip_ranges(fields.get("sourceIpRanges", _ABSENT))
         return AccessConditions(external_id, bool(require_mfa), ranges)
 

@@ -258,16 +258,21 @@ AGREEMENT_SCHEMA: dict = {
                                     "policies) or remove-trust (keep the role, remove the partner and permissions)."},
         "conditions": {
             "type": "object",
-            "description": "Extra conditions on assuming the role, written into its trust policy.",
+            "description": "Conditions on the partner's access: externalId in the trust policy; the source "
+                           "addresses and MFA in the guard policy. requireMfa cannot be combined with externalId "
+                           "(MFA needs the console, whose Switch Role cannot pass an ExternalId).",
             "additionalProperties": False,
+            "not": {"required": ["externalId", "requireMfa"], "properties": {"requireMfa": {"const": True}}},
             "properties": {
                 "externalId": _string(EXTERNAL_ID_PATTERN, "ExternalId the partner must pass to AssumeRole "
                                                            "(2-1224 characters: letters, digits, _+=,.@:/-)."),
                 "requireMfa": {"type": "boolean", "default": False,
-                               "description": "Require the partner's caller to have signed in with MFA."},
+                               "description": "Require a console session signed in with MFA (then the console's "
+                                              "Switch Role is the only way in; not with externalId)."},
                 "sourceIpRanges": {
                     "type": "array",
-                    "description": "Addresses the partner may assume the role from; omit to allow any.",
+                    "description": "Public addresses the partner's calls must come from (calls through VPC "
+                                   "endpoints are denied); omit to allow any.",
                     "minItems": 1,
                     "maxItems": MAX_IP_RANGES,
                     "uniqueItems": True,
