@@ -46,6 +46,8 @@ MSG_CONDITION_KEY = "must be a condition key like 'acs:SourceIp' or 'acs:Current
 MSG_EXTERNAL_ID = "must be 2-1224 characters: letters, digits or _+=,.@:/-"
 MSG_DATE_TIME = "must be an ISO 8601 date-time such as 2027-06-01T00:00:00Z"
 MSG_NAIVE_TIME = "must include a time zone, e.g. 2027-06-01T00:00:00Z"
+MSG_POLICY_DATE = ("must be a date as RAM documents it: YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm, "
+                   "e.g. 2027-06-01T00:00:00Z")
 MSG_MFA_WITH_EXTERNAL_ID = (
     "cannot be combined with conditions.externalId: MFA is present only in a console session signed in with "
     "MFA, and the console's Switch Role cannot pass an ExternalId (nor can `aliyun configure`), so the partner "
@@ -516,6 +518,17 @@ class _Reader:
             for key, values in block.items():
                 self.string(key, _join(block_path, key), S.CONDITION_KEY_PATTERN, MSG_CONDITION_KEY)
                 self.condition_values(values, _join(block_path, key))
+                if operator.startswith("Date"):
+                    self.policy_dates(values, _join(block_path, key))
+
+    def policy_dates(self, value: object, path: str) -> None:
+        """RAM documents only YYYY-MM-DDThh:mm:ssZ / ...+hh:mm for date conditions."""
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            where = f"{path}[{i}]" if isinstance(value, list) else path
+            if isinstance(item, str) and not re.fullmatch(S.POLICY_DATE_PATTERN, item):
+                self.problem(where, f"{MSG_POLICY_DATE} (got {_show(item)})")
+            elif not isinstance(item, str) and item is not None and not isinstance(item, (dict, list)):
+                self.problem(where, f"{MSG_POLICY_DATE}, not {_kind(item)}")
 
     def condition_values(self, value: object, path: str) -> None:
         if isinstance(value, list) and not value:
