@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from conformance_kit import trust_policy
+from .conformance_kit import trust_policy
 from shared.audit.config import AuditConfig
 
 SOURCE = "help/en/actiontrail/product-overview/limits"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance_kit import error_code
+from .conformance_kit import error_code
 
 SOURCE = "help/en/ram/access-alibaba-cloud-in-a-specified-period-of-time"
 

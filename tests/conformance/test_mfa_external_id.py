@@ -8,7 +8,7 @@ by a test: it needs a person with an MFA device.)
 """
 from __future__ import annotations
 
-from conformance_kit import assume_role, error_code, trust_policy
+from .conformance_kit import assume_role, error_code, trust_policy
 
 SOURCE = "help/en/ram/use-cases/restart-ecs-instances (acs:MFAPresent); ExternalId use-case page"
 MFA_GUARD = {"Version": "1", "Statement": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conformance_kit import delete_role, error_code, trust_policy
+from .conformance_kit import delete_role, error_code, trust_policy
 from shared.executor import CONFLICT_WAITS
 
 SOURCE = "terraform-provider-alicloud resource_alicloud_ram_role.go (retries DeleteConflict.Role.Policy) [3P]"

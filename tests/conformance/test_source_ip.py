@@ -5,7 +5,7 @@ denied too by the IfExists reading; that case can only be produced in the fake.
 [D] RAM time-of-day page documents the IfExists variants."""
 from __future__ import annotations
 
-from conformance_kit import assume_role, error_code, trust_policy
+from .conformance_kit import assume_role, error_code, trust_policy
 
 SOURCE = "help/en/ram/conditional-operator; RAM time-of-day page (IfExists); KMS condition keys (SourceIp)"
 NOWHERE = ["192.0.2.0/24"]  # TEST-NET-1: no caller is ever there

@@ -7,7 +7,7 @@ passes says the opt-in is safe for that account.
 """
 from __future__ import annotations
 
-from conformance_kit import assume_role, error_code, trust_policy
+from .conformance_kit import assume_role, error_code, trust_policy
 
 SOURCE = "undocumented for trust policies (help/en/ram/user-guide/edit-the-trust-policy-of-a-ram-role)"
 

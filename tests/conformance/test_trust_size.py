@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from conformance_kit import error_code, trust_policy
+from .conformance_kit import error_code, trust_policy
 from shared.settings import Guardrails
 
 SOURCE = "RAM CreateRole errors (InvalidParameter.AssumeRolePolicyDocument.Length); value undocumented"
