@@ -66,6 +66,7 @@ def cmd_plan(args) -> int:
     from shared.documents import deployment_protection, target_for
     from shared.executor import Executor
     from shared.gateways import Gateways
+    from shared.ownership import RoleLedger
     from shared.planner import plan
     from shared.settings import Settings
 
@@ -92,7 +93,7 @@ def cmd_plan(args) -> int:
                    "refused by guardrails:\n" + "\n".join(f"  - {p}" for p in problems))
             return 1
         target = target_for(agreement, settings.now(), deployment_protection(settings))
-        executor = Executor(gateways.ram)
+        executor = Executor(gateways.ram, RoleLedger(gateways.store, settings.now, read_only=True), settings.bucket)
         result = plan(target, executor.read(target))
     except RolepactError as error:  # a cloud error, or no credentials in the environment
         print(f"rolepact plan: {error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from shared.state import DesiredRole, EndedRole
 
 TAG_MANAGED = "rolepact-managed"
 TAG_AGREEMENT = "rolepact-agreement"
+TAG_DEPLOYMENT = "rolepact-deployment"  # the deployment (its bucket) whose agreement created the policy
 # rolepact appends its mark to the description; text before it comes from the agreement file,
 # so only a mark at the very end counts (a file must not be able to forge another agreement's).
 _MARKER = re.compile(r"\[rolepact:([a-z0-9-]+)\]\s*$")

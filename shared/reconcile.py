@@ -26,6 +26,7 @@ from shared.grant import effective_grant, grant_markdown
 from shared.log import get_logger
 from shared.notify import Notice, Notifier, md_code, md_text
 from shared.onboarding import onboarding_markdown, onboarding_pack
+from shared.ownership import RoleLedger
 from shared.records import CONTROL_REVOKE, OWN_PREFIXES, Records, is_agreement_key, stamp
 from shared.state import EndedRole
 
@@ -61,7 +62,8 @@ class Reconciler:
         self.settings = settings
         self.gateways = gateways
         self.records = Records(gateways.store)
-        self.executor = Executor(gateways.ram)
+        self.ledger = RoleLedger(gateways.store, settings.now)  # which roles rolepact created (their RoleId)
+        self.executor = Executor(gateways.ram, self.ledger, settings.bucket)
         # the guard policy of every agreement keeps the partner away from rolepact's own resources
         self.protect = deployment_protection(settings)
         self.notifier = notifier or Notifier(settings, gateways, self.records)
@@ -395,6 +397,8 @@ class Reconciler:
         self._schedule(agreement, now)
         grants = effective_grant(agreement, system_documents or {})
         record["grant"] = [g.to_dict() for g in grants]
+        created = self.ledger.get(agreement.role_name)  # for people: ownership is decided by the ledger itself
+        record["roleId"] = created.role_id if created and created.agreement_id == agreement.agreement_id else None
         changes = "\n".join(f"- {md_text(a.brief())}" for a in applied_actions) or "- (no RAM change needed)"
         self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}:{revision}", strict=True, title=
                      f"Agreement {agreement.agreement_id} {kind}", text=
