@@ -118,7 +118,8 @@ def control_plane_denials(owner_account: str, bucket: str, service: str,
     - the control plane of the account (CONTROL_PLANE_ACTIONS);
     - assuming any other role of the owner account (role chaining would leave this guard behind);
     - every rolepact deployment of the account: its bucket (agreements, and the status records the timers
-      act on) and its FC service (FC 3.0: functions), found by the naming scheme `<deployment_prefix>*`,
+      act on) and its FC service (FC 3.0: its functions, named `<service>-<name>`), found by the naming
+      scheme `<deployment_prefix>*`,
       plus this deployment's own bucket and service by name in case they do not follow the scheme.
       Without them a partner could rewrite an agreement — its own, or one of another deployment.
     """
@@ -128,7 +129,8 @@ def control_plane_denials(owner_account: str, bucket: str, service: str,
     functions = [f"acs:fc:*:*:services/{deployment_prefix}*", f"acs:fc:*:*:functions/{deployment_prefix}*"]
     if not service.startswith(deployment_prefix):
         functions += [f"acs:fc:*:*:services/{service}", f"acs:fc:*:*:services/{service}.*",
-                      f"acs:fc:*:*:services/{service}/*"]
+                      f"acs:fc:*:*:services/{service}/*",
+                      f"acs:fc:*:*:functions/{service}-*"]  # FC 3.0: deploy/fc3/s.yaml names them <service>-<name>
     return (
         {"Effect": "Deny", "Action": list(CONTROL_PLANE_ACTIONS), "Resource": "*"},
         {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"acs:ram:*:{owner_account}:role/*"},

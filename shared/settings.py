@@ -78,9 +78,10 @@ class Settings:
     dingtalk_webhook: str | None = None
     dingtalk_secret: str | None = None
     notice_offsets: tuple[timedelta, ...] = (timedelta(days=7), timedelta(days=1))
-    service_name: str = "rolepact"
+    service_name: str = "rolepact"  # FC 2.0 only: FC 3.0 functions belong to no service
     deployment_prefix: str = DEFAULT_DEPLOYMENT_PREFIX
     worker_function: str = "reconcile_worker"
+    fc_api: str = "fc2"  # which Function Compute API the deployment runs on: fc2 (FC 2.0) | fc3 (FC 3.0)
     fanout_threshold: int = 20
     fanout_batch_size: int = 10
     max_concurrency: int = 8
@@ -133,6 +134,7 @@ class Settings:
             service_name=env.get("ROLEPACT_SERVICE_NAME") or env.get("FC_SERVICE_NAME") or "rolepact",
             deployment_prefix=parse_deployment_prefix(env.get("ROLEPACT_DEPLOYMENT_PREFIX")),
             worker_function=env.get("ROLEPACT_WORKER_FUNCTION", "reconcile_worker"),
+            fc_api=parse_fc_api(env.get("ROLEPACT_FC_API")),
             fanout_threshold=int(env.get("ROLEPACT_FANOUT_THRESHOLD", "20")),
             fanout_batch_size=int(env.get("ROLEPACT_FANOUT_BATCH_SIZE", "10")),
             max_concurrency=int(env.get("ROLEPACT_MAX_CONCURRENCY", "8")),
@@ -158,8 +160,10 @@ ENVIRONMENT_VARIABLES = (
     "ROLEPACT_DINGTALK_WEBHOOK", "ROLEPACT_DINGTALK_SECRET", "ROLEPACT_NOTICE_OFFSETS", "ROLEPACT_SERVICE_NAME",
     "ROLEPACT_WORKER_FUNCTION", "ROLEPACT_FANOUT_THRESHOLD", "ROLEPACT_FANOUT_BATCH_SIZE", "ROLEPACT_MAX_CONCURRENCY",
     "ROLEPACT_MAX_ATTEMPTS", "ROLEPACT_FAILURE_REPORT_AFTER", "ROLEPACT_REMEDIATION", "ROLEPACT_SENSITIVE_ACTIONS",
-    "ROLEPACT_DENIAL_BURST", "ROLEPACT_GRANTABLE_SERVICES", "ROLEPACT_ROLE_NAME_PREFIX", "ROLEPACT_DEPLOYMENT_PREFIX",
+    "ROLEPACT_DENIAL_BURST", "ROLEPACT_FC_API", "ROLEPACT_GRANTABLE_SERVICES", "ROLEPACT_ROLE_NAME_PREFIX",
+    "ROLEPACT_DEPLOYMENT_PREFIX",
 )
+FC_APIS = ("fc2", "fc3")
 
 
 def _list(raw: str | None) -> list[str]:
@@ -207,6 +211,15 @@ def parse_deployment_prefix(raw: str | None) -> str:
         raise ValueError(f"ROLEPACT_DEPLOYMENT_PREFIX: {prefix!r} must be 3-32 lowercase letters, digits or '-' "
                          f"(the start of every rolepact bucket and FC service name)")
     return prefix
+
+
+def parse_fc_api(raw: str | None) -> str:
+    """`ROLEPACT_FC_API`: `fc2` (FC 2.0, the default when unset) or `fc3` (FC 3.0); nothing else."""
+    value = (raw or "fc2").strip()
+    if value not in FC_APIS:
+        raise ValueError(f"ROLEPACT_FC_API: {raw!r} is not a Function Compute API rolepact knows; "
+                         f"use 'fc2' (FC 2.0, service and functions) or 'fc3' (FC 3.0, functions only)")
+    return value
 
 
 _OFFSET = re.compile(r"^(\d+)([dhm])$")
