@@ -25,8 +25,8 @@ from conftest import A, PARTNER_IP, REGION, assume, iso, make_stage, now, partne
 
 from fakecloud import Credentials
 from shared.documents import guard_policy_name
-from shared.local.stage import FC_TRUST, PROJECT_ROOT, import_handler, service_role_policy
-from shared.local.syaml import load
+from shared.local.stage import DEPLOYMENTS, EXPORTED, FC_TRUST, import_handler, service_role_policy
+from shared.local.wiring import load
 from shared.runtime import reset_settings
 from shared.settings import Settings
 
@@ -49,9 +49,10 @@ def add_deployment(stage, bucket: str, service: str) -> Settings:
         service_role_policy(bucket, service))))
     admin.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(
         policy_type="Custom", policy_name=f"{service}-fc-policy", role_name=role))
-    wiring = load(PROJECT_ROOT / "s.yaml", {**stage.environment, **OSS_AGREEMENTS, "ROLEPACT_BUCKET": bucket})
+    exported = {name: stage.environment[name] for name in EXPORTED}
+    wiring = load(DEPLOYMENTS["fc2"], {**exported, "ROLEPACT_BUCKET": bucket})
     intake = wiring.function("agreement_intake")
-    environment = {**intake.environment, "ROLEPACT_SERVICE_NAME": service}
+    environment = {**intake.environment, **OSS_AGREEMENTS, "ROLEPACT_SERVICE_NAME": service}
     fc = stage.fc
     fc.register_function(A, service, intake.name, import_handler(intake.handler), handler_name=intake.handler,
                          environment=environment, service_role=role, max_async_retry=intake.max_async_retry,
