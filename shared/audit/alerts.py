@@ -27,7 +27,7 @@ from shared.notify import Notice, split_markdown
 
 log = get_logger("audit.alerts")
 ALERT_SEVERITIES = frozenset({"high"})
-PER_EVENT_RULES = frozenset({"managed-role-changed", "sensitive-action"})
+PER_EVENT_RULES = frozenset({"managed-role-changed", "sensitive-action", "service-role-unmanaged-write"})
 MAX_LISTED = 30
 RULE_TITLES = {
     "managed-role-changed": "managed role changed outside rolepact (drift)",
@@ -39,6 +39,7 @@ RULE_TITLES = {
     "source-ip-outside-ranges": "call from outside the agreed IP ranges",
     "sensitive-action": "sensitive action",
     "denied-burst": "burst of denied calls",
+    "service-role-unmanaged-write": "rolepact's service role wrote RAM outside what rolepact manages",
 }
 
 
@@ -54,7 +55,7 @@ def incident_of(finding: Finding) -> str:
 def alert_text(incidents: list[tuple[str, list[Finding]]]) -> tuple[str, str]:
     if len(incidents) == 1:
         first = incidents[0][1][0]
-        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id})"
+        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id or 'no agreement'})"
     else:
         title = f"rolepact audit alert: {len(incidents)} high-severity incidents"
     lines = [f"### {title}"]
