@@ -150,11 +150,12 @@ class RoleAuditor:
         ids = list(self.records.iter_status_ids())
         statuses = {i: status or {} for i, status in zip(ids, run_bounded(self.records.status, ids, limit))}
         roles = list(self.gateways.ram.iter_roles())
+        known = self.ledger.by_name()  # rolepact's role records, read once for every role
         errors: list[dict] = []
 
         def classify(summary) -> Finding | None:
             try:
-                return self._classify(summary, statuses, now)
+                return self._classify(summary, statuses, now, known)
             except Exception as error:  # reported, and retried at the next run
                 log.error("could not audit role %s: %s", summary.name, error)
                 errors.append({"role": summary.name, "error": f"{type(error).__name__}: {error}"})
@@ -176,11 +177,11 @@ class RoleAuditor:
         return report
 
     # -- classification -------------------------------------------------------------------------------
-    def _classify(self, summary, statuses: dict, now: datetime) -> Finding | None:
+    def _classify(self, summary, statuses: dict, now: datetime, known: dict | None = None) -> Finding | None:
         name = summary.name
         # rolepact's records decide (the RoleId it recorded); the description mark only says where a
         # record from before those records may be (migration), it proves nothing
-        owner = self.ledger.owner(summary, hints=(marked_agreement(summary.description),))
+        owner = self.ledger.owner(summary, hints=(marked_agreement(summary.description),), known=known)
         if owner is None:
             role = self.gateways.ram.get_role(name)
             if role is None:  # deleted while we listed

@@ -113,12 +113,17 @@ class RoleLedger:
             self.store.delete(self._path(role_name))
 
     # -- proof ----------------------------------------------------------------------------------------------
-    def owner(self, role, *, hints: tuple[str | None, ...] = ()) -> str | None:
+    def by_name(self) -> dict[str, RoleRecord]:
+        """Every record by lower-cased role name: one listing for a run that looks at many roles."""
+        return {record.role_name.lower(): record for record in self.records()}
+
+    def owner(self, role, *, hints: tuple[str | None, ...] = (),
+              known: dict[str, RoleRecord] | None = None) -> str | None:
         """The agreement that created `role` (a RoleSnapshot or RoleSummary), per these records; None if
         rolepact did not create it. `hints`: agreement ids whose status records may predate this ledger
         (the agreement being converged, the id in the role's description): only where to look for a
-        legacy record to migrate from, never a proof."""
-        held = self.get(role.name)
+        legacy record to migrate from, never a proof. `known`: by_name() of this run, or None to read."""
+        held = known.get(role.name.lower()) if known is not None else self.get(role.name)
         if held is not None:
             if held.role_id is not None:
                 return held.agreement_id if held.role_id == role.role_id else None
