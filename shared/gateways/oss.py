@@ -89,6 +89,20 @@ class ObjectStore:
         return ObjectMeta(_etag(result.etag), _time(result.last_modified), int(result.content_length or 0),
                           result.content_type)
 
+    def get_bucket_policy(self) -> dict | None:
+        """The bucket's policy (GetBucketPolicy) as a JSON object; None when it has none or it is not JSON."""
+        try:
+            result = self._call("GetBucketPolicy", lambda: self._bucket.get_bucket_policy())
+        except CloudError as error:
+            if error.code == "NoSuchBucketPolicy":
+                return None
+            raise
+        try:
+            policy = json.loads(result.policy)
+        except (TypeError, ValueError):
+            return None
+        return policy if isinstance(policy, dict) else None
+
     def get_json(self, key: str) -> dict | None:
         data = self.get(key)
         return None if data is None else json.loads(data.decode("utf-8"))
