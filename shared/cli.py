@@ -63,9 +63,10 @@ def cmd_plan(args) -> int:
     """What intake would do for FILE right now, against the live RAM state. Writes nothing."""
     from shared.agreements.guardrails import check_guardrails
     from shared.agreements.parse import parse_agreement
-    from shared.documents import control_plane_denials, target_for
+    from shared.documents import deployment_protection, target_for
     from shared.executor import Executor
     from shared.gateways import Gateways
+    from shared.ownership import RoleLedger
     from shared.planner import plan
     from shared.settings import Settings
 
@@ -91,9 +92,9 @@ def cmd_plan(args) -> int:
             _print(args, {"refused": [p.to_dict() for p in problems]},
                    "refused by guardrails:\n" + "\n".join(f"  - {p}" for p in problems))
             return 1
-        target = target_for(agreement, settings.now(), control_plane_denials(settings.bucket, settings.service_name),
+        target = target_for(agreement, settings.now(), deployment_protection(settings),
                             extended_trust=settings.extended_trust_conditions)
-        executor = Executor(gateways.ram)
+        executor = Executor(gateways.ram, RoleLedger(gateways.store, settings.now, read_only=True), settings.bucket)
         result = plan(target, executor.read(target))
     except RolepactError as error:  # a cloud error, or no credentials in the environment
         print(f"rolepact plan: {error}", file=sys.stderr)
