@@ -8,7 +8,10 @@ const path = require('path');
 class Recorder {
   async deploy(inputs) {
     const name = (inputs.resource && inputs.resource.name) || (inputs.project && inputs.project.projectName);
-    const record = { resource: name, props: inputs.props };
+    // the file the component reads paths against: fc (fc-deploy) takes dirname(path.configPath),
+    // fc3 dirname(yaml.path) (src/base.ts handlePreRun)
+    const configPath = (inputs.path && inputs.path.configPath) || (inputs.yaml && inputs.yaml.path);
+    const record = { resource: name, props: inputs.props, configPath };
     fs.writeFileSync(path.join(process.env.ROLEPACT_S_RECORD_DIR, `${name}.json`), JSON.stringify(record, null, 1));
     return { recorded: name };
   }
