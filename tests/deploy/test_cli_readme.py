@@ -1,0 +1,52 @@
+"""Commands of README's "Deploy" section, run as written with the real Serverless Devs CLIs
+(tests/deploy/cli_support.py): what an operator types must work with the CLI it is given for."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import cli_support
+from cli_support import EXPORTS
+
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDERS = {"<uid>": EXPORTS["ROLEPACT_ACCOUNT_ID"], "<ak>": "LTAI5tREADMEEXAMPLE0000", "<secret>": "readme-secret"}
+
+
+def deploy_section() -> str:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    return readme[readme.index("\n## Deploy\n"):].split("\n## ", 2)[1]
+
+
+def config_commands() -> dict[int, str]:
+    """README step 1: one `s config add` line per CLI, each marked `# s 2.x` / `# s 3.x`."""
+    found = {int(major): command for command, major in
+             re.findall(r"^\s*(s config add [^\n#]*?)\s+# s ([23])\.x\s*$", deploy_section(), re.MULTILINE)}
+    assert set(found) == {2, 3}, found
+    return found
+
+
+@pytest.mark.parametrize("major", [2, 3], ids=["s2", "s3"])
+def test_the_readme_config_command_stores_the_deployers_credentials_under_default(major, tmp_path):
+    command = config_commands()[major]
+    for placeholder, value in PLACEHOLDERS.items():
+        command = command.replace(placeholder, value)
+    executable = cli_support.cli(major)
+    home = tmp_path / "home"
+    home.mkdir()
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+
+    def s(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(executable), *args], env=environment, capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+
+    added = s(*shlex.split(command)[1:])
+    assert added.returncode == 0 and "error" not in (added.stdout + added.stderr).lower(), added.stdout + added.stderr
+    shown = s("config", "get", "-a", "default")
+    uid = PLACEHOLDERS["<uid>"]
+    assert f"{uid[:3]}{'*' * (len(uid) - 6)}{uid[-3:]}" in shown.stdout, shown.stdout + shown.stderr  # AccountID, masked
+    assert "LTA*******" in shown.stdout, shown.stdout
