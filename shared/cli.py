@@ -131,6 +131,31 @@ def cmd_revoke(args) -> int:
     return 0
 
 
+def cmd_bucket_policy(args) -> int:
+    """The bucket-policy statements that enforce ROLEPACT_APPROVED_UPLOADERS (lists RAM users with your
+    credentials), and whether the bucket's current policy already does. Writes nothing."""
+    from shared.gateways import Gateways
+    from shared.settings import Settings
+    from shared.uploaders import check_lock, lock_policy
+
+    settings = Settings.from_env()
+    if settings.guardrails.approved_uploaders is None:
+        print("rolepact bucket-policy: set ROLEPACT_APPROVED_UPLOADERS first", file=sys.stderr)
+        return 2
+    try:
+        gateways = Gateways.connect(settings)
+        policy = lock_policy(settings, [uid for _, uid in gateways.ram.iter_users()])
+        check = check_lock(settings, gateways)
+    except RolepactError as error:
+        print(f"rolepact bucket-policy: {error}", file=sys.stderr)
+        return 2
+    status = "enforced" if check.enforced else "NOT enforced:\n" + "\n".join(f"  - {p}" for p in check.problems)
+    _print(args, {"policy": policy, "enforced": check.enforced, "problems": list(check.problems)},
+           json.dumps(policy, indent=2) + f"\n\napproved uploaders are {status}\n(merge these statements into the "
+                                          f"bucket policy of {settings.bucket}; run again after adding RAM users)")
+    return 0 if check.enforced else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rolepact", description="Time-bound cross-account access on Alibaba Cloud")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("file")
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(run=cmd_plan)
+
+    lock = commands.add_parser("bucket-policy", help="print the bucket policy that enforces approved uploaders "
+                                                    "and check the bucket's (exit 1 if not enforced)")
+    lock.add_argument("--json", action="store_true")
+    lock.set_defaults(run=cmd_bucket_policy)
 
     revoke = commands.add_parser("revoke", help="kill switch: end every agreement of a partner now")
     revoke.add_argument("--partner", required=True, help="partner account id")

@@ -49,6 +49,8 @@ class ObjectStore:
             auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
         endpoint = endpoint_url(settings.endpoints.oss, f"https://oss-{settings.region}.aliyuncs.com",
                                 settings.endpoints.protocol)
+        self._auth, self._endpoint = auth, endpoint
+        self.temporary_credentials = bool(creds.security_token)  # STS: presigned URLs die with the token
         self._bucket = oss2.Bucket(auth, endpoint, self.bucket_name, connect_timeout=CONNECT_TIMEOUT,
                                    session=oss2.Session())  # one connection pool for this gateway
 
@@ -89,6 +91,20 @@ class ObjectStore:
         return ObjectMeta(_etag(result.etag), _time(result.last_modified), int(result.content_length or 0),
                           result.content_type)
 
+    def get_bucket_policy(self) -> dict | None:
+        """The bucket's policy (GetBucketPolicy) as a JSON object; None when it has none or it is not JSON."""
+        try:
+            result = self._call("GetBucketPolicy", lambda: self._bucket.get_bucket_policy())
+        except CloudError as error:
+            if error.code == "NoSuchBucketPolicy":
+                return None
+            raise
+        try:
+            policy = json.loads(result.policy)
+        except (TypeError, ValueError):
+            return None
+        return policy if isinstance(policy, dict) else None
+
     def get_json(self, key: str) -> dict | None:
         data = self.get(key)
         return None if data is None else json.loads(data.decode("utf-8"))
@@ -110,6 +126,20 @@ class ObjectStore:
     def list_page(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
         """At most `limit` keys after `start_after`: one bounded slice of work (fan-out batches)."""
         return list(islice(self.iter_keys(prefix, start_after=start_after, max_keys=min(limit, PAGE_SIZE)), limit))
+
+    def presigned_get_url(self, key: str, seconds: int) -> str:
+        """A URL that lets whoever holds it GET `key` for `seconds` (computed here: no request is made).
+
+        Signed on the public endpoint: FC reaches OSS through `oss-<region>-internal`, which the people
+        who open the link cannot reach (the V1 signature does not cover the host). With STS
+        credentials the URL carries the security token and stops working when the token expires,
+        whatever `seconds` says (docs/access-audit.md, "The HTML report").
+        """
+        import oss2
+
+        endpoint = self._endpoint.replace("-internal.aliyuncs.com", ".aliyuncs.com")
+        signer = oss2.Bucket(self._auth, endpoint, self.bucket_name)
+        return signer.sign_url("GET", key, int(seconds), slash_safe=True)
 
     # -- writes --------------------------------------------------------------------------------------
 
