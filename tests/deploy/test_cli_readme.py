@@ -50,3 +50,19 @@ def test_the_readme_config_command_stores_the_deployers_credentials_under_defaul
     uid = PLACEHOLDERS["<uid>"]
     assert f"{uid[:3]}{'*' * (len(uid) - 6)}{uid[-3:]}" in shown.stdout, shown.stdout + shown.stderr  # AccountID, masked
     assert "LTA*******" in shown.stdout, shown.stdout
+
+
+def test_s3_keeps_what_a_component_logs_at_debug_level_in_the_home_logs_secret_included(tmp_path):
+    """README step 9: the fc3 component logs the props it deploys at debug level (src/base.ts
+    handlePreRun, resources/fc deployFunction); s 3.x writes debug lines to ~/.s/logs/ even without
+    `--debug`, so the DingTalk secret is on the deployer's disk there. (s 2.x's core logger does the
+    same for the fc component, which logs its inputs in fc-deploy lib/component/component.ts; that
+    component's logger is not reachable from the recorder.)"""
+    executable = cli_support.cli(3)
+    project = cli_support.project(tmp_path)
+    run = cli_support.deploy(executable, project, "deploy/fc3/s.yaml", EXPORTS, tmp_path)
+    assert run.returncode == 0, run
+    secret = EXPORTS["ROLEPACT_DINGTALK_SECRET"]
+    assert secret not in run.output  # not on the screen ...
+    logs = [path for path in (tmp_path / "home" / ".s" / "logs").rglob("*.log") if secret in path.read_text("utf-8")]
+    assert {path.stem for path in logs} == set(run.props)  # ... but in every resource's log file
