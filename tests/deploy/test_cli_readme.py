@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,32 @@ def test_s3_keeps_what_a_component_logs_at_debug_level_in_the_home_logs_secret_i
     assert secret not in run.output  # not on the screen ...
     logs = [path for path in (tmp_path / "home" / ".s" / "logs").rglob("*.log") if secret in path.read_text("utf-8")]
     assert {path.stem for path in logs} == set(run.props)  # ... but in every resource's log file
+
+
+def readme_exports() -> list[str]:
+    """README step 6: the export lines of its code block."""
+    block = re.search(r"\*\*Exports — exactly five\.\*\*.*?```sh\n(.*?)```", deploy_section(), re.S).group(1)
+    return [line.strip() for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("major,template", [(2, "s.yaml"), (3, "deploy/fc3/s.yaml")], ids=["s2", "s3-fc3"])
+def test_the_readme_exports_work_as_a_dotenv_beside_the_file(major, template, tmp_path):
+    """README step 6: "put the same lines, without `export`, in a `.env` file beside the deployment
+    file (both CLIs read it, and so does `rolepact policies`)"."""
+    lines = readme_exports()
+    assert lines and all(line.startswith("export ") for line in lines), lines
+    expected = dict(shlex.split(line[len("export "):])[0].split("=", 1) for line in lines)  # what a shell exports
+    assert set(expected) == set(EXPORTS)
+    project = cli_support.project(tmp_path)
+    (project / template).with_name(".env").write_text("".join(line[len("export "):] + "\n" for line in lines), "utf-8")
+    run = cli_support.deploy(cli_support.cli(major), project, template, {}, tmp_path)
+    assert run.returncode == 0, run
+    for resource, props in run.props.items():
+        environment = (props.get("function") or props)["environmentVariables"]
+        assert {name: environment[name] for name in expected} == expected, resource
+    policies = subprocess.run([sys.executable, "-m", "shared.cli", "policies", "--deployment", str(project / template),
+                               "--out", str(tmp_path / "policies")], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    assert policies.returncode == 0, policies.stderr
+    platform = (tmp_path / "policies" / "rolepact-fc-platform-policy.json").read_text("utf-8")
+    assert f"acs:log:{expected['ROLEPACT_REGION']}:{expected['ROLEPACT_ACCOUNT_ID']}:" in platform
