@@ -96,3 +96,4 @@ def test_the_readme_exports_work_as_a_dotenv_beside_the_file(major, template, tm
     assert policies.returncode == 0, policies.stderr
     platform = (tmp_path / "policies" / "rolepact-fc-platform-policy.json").read_text("utf-8")
     assert f"acs:log:{expected['ROLEPACT_REGION']}:{expected['ROLEPACT_ACCOUNT_ID']}:" in platform
+
