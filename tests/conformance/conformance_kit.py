@@ -12,7 +12,7 @@ the *only* difference between modes is configuration:
   service is called at that one endpoint instead (the fake's server mode): that is how the
   real-mode path itself is tested here without a network.
 
-Fixtures (imported into conftest.py): `target`, `owner`, `partner`, `prefix` (unique, short,
+Loaded as a pytest plugin for the whole run (pyproject: `-p conformance_kit`). Fixtures: `target`, `owner`, `partner`, `prefix` (unique, short,
 valid for RAM and OSS names), `cleanup` (runs after the test even if it failed), `observe`,
 `fake` (fake-only knobs; None outside fake mode), `build` (create RAM users, roles, policies and
 buckets with cleanup registered). Every observation and every test outcome goes into a report
@@ -554,10 +554,12 @@ def write_report(target: Target, parts: list[dict], started: str, run: str) -> t
 
 
 # ======================================================================================= pytest wiring
-# Under xdist the controller never imports this module (it does not collect), so each process
-# writes its part and merges every part of the run into the report itself, under a file lock:
-# the last one to finish leaves the complete report. tests/conftest.py prints its path.
-_STATE: dict = {}
+# Loaded as a plugin (`-p conformance_kit` in pyproject's addopts, `pythonpath` has this folder)
+# by the controller and every xdist worker. Each process that ran conformance tests writes its
+# part and merges every part of the run into the report under a file lock, so the last one to
+# finish leaves the complete report; the controller prints its path.
+_STATE: dict = {"tests": set()}
+FIXTURES = frozenset({"owner", "partner", "observe", "build"})
 
 
 def run_id() -> str:
@@ -567,9 +569,35 @@ def run_id() -> str:
     return _STATE["run"]
 
 
+def recorder_of_run() -> "Recorder | None":
+    if "recorder" not in _STATE:
+        try:
+            _STATE["recorder"] = Recorder(target_from_env())
+        except ConfigError:
+            return None
+    return _STATE["recorder"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: learn the run id the workers share, to find their report."""
+    _STATE["run"] = node.workerinput["testrunuid"]
+
+
+def pytest_runtest_setup(item) -> None:
+    """A conformance test is one that uses this harness's fixtures (not a same-named one of its own)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in FIXTURES & set(definitions):
+        if getattr(definitions[name][-1].func, "__module__", "") == __name__:
+            _STATE["tests"].add(item.nodeid)
+            return
+
+
 def pytest_runtest_logreport(report) -> None:
-    recorder = _STATE.get("recorder")
-    if recorder is None or "test_harness.py" in report.nodeid:
+    if report.nodeid not in _STATE["tests"]:
+        return
+    recorder = recorder_of_run()
+    if recorder is None:
         return
     if report.when == "call":
         recorder.outcomes[report.nodeid] = report.outcome
@@ -577,15 +605,28 @@ def pytest_runtest_logreport(report) -> None:
         recorder.outcomes.setdefault(report.nodeid, "skipped")
     elif report.outcome == "failed":  # an error in setup or teardown (e.g. cleanup left something)
         previous = recorder.outcomes.get(report.nodeid)
-        recorder.outcomes[report.nodeid] = f"{previous}; error in {report.when}" if previous in (
-            "failed",) else f"error in {report.when}"
+        recorder.outcomes[report.nodeid] = (f"{previous}; error in {report.when}" if previous == "failed"
+                                            else f"error in {report.when}")
 
 
 def pytest_sessionfinish(session) -> None:
     recorder: Recorder | None = _STATE.get("recorder")
-    if recorder is None:
+    if recorder is not None and (recorder.outcomes or recorder.observations):
+        _STATE["written"] = merge_part(recorder, run_id())
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    try:
+        report_dir = target_from_env().report_dir
+    except ConfigError:
         return
-    _STATE["written"] = merge_part(recorder, run_id())
+    try:
+        report = json.loads((report_dir / "report.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return
+    if report.get("run") == _STATE.get("run"):
+        terminalreporter.write_line(f"conformance report ({report.get('mode')}, {len(report.get('outcomes', {}))} "
+                                    f"tests): {report_dir / 'report.md'} (JSON: {report_dir / 'report.json'})")
 
 
 def merge_part(recorder: Recorder, run: str) -> tuple[Path, Path]:
@@ -617,11 +658,8 @@ def target() -> Target:
 
 
 @pytest.fixture(scope="session")
-def recorder(target, request) -> Recorder:
-    found = _STATE.get("recorder")
-    if found is None:
-        found = _STATE["recorder"] = Recorder(target)
-    return found
+def recorder(target) -> Recorder:
+    return recorder_of_run()
 
 
 @pytest.fixture(scope="session")
@@ -661,13 +699,13 @@ def _root_identity(target: Target, fake, which: str) -> Identity:
 
 
 @pytest.fixture
-def owner(target, fake) -> Identity:
+def owner(target, fake, sweep_after_run) -> Identity:
     """An administrator of the owner account (A): root in fake mode, the configured key in real mode."""
     return _root_identity(target, fake, "owner")
 
 
 @pytest.fixture
-def partner(target, fake) -> Identity:
+def partner(target, fake, sweep_after_run) -> Identity:
     """An administrator of the partner account (B)."""
     return _root_identity(target, fake, "partner")
 
@@ -752,8 +790,8 @@ def sweep(target: Target, identities: list[Identity], prefix: str) -> list[str]:
     return removed
 
 
-@pytest.fixture(scope="session", autouse=True)
-def sweep_after_run(target, run_prefix, request):
+@pytest.fixture(scope="session")
+def sweep_after_run(target, run_prefix):
     """Real mode: after the run, delete anything this run's prefix still names (a test's own
     cleanup normally leaves nothing). Fake mode: each test's cloud is discarded anyway."""
     yield
