@@ -12,7 +12,7 @@ the *only* difference between modes is configuration:
   service is called at that one endpoint instead (the fake's server mode): that is how the
   real-mode path itself is tested here without a network.
 
-Loaded as a pytest plugin for the whole run (pyproject: `-p conformance_kit`). Fixtures: `target`, `owner`, `partner`, `prefix` (unique, short,
+Fixtures (through tests/conformance/conftest.py): `target`, `owner`, `partner`, `prefix` (unique, short,
 valid for RAM and OSS names), `cleanup` (runs after the test even if it failed), `observe`,
 `fake` (fake-only knobs; None outside fake mode), `build` (create RAM users, roles, policies and
 buckets with cleanup registered). Every observation and every test outcome goes into a report
@@ -554,10 +554,10 @@ def write_report(target: Target, parts: list[dict], started: str, run: str) -> t
 
 
 # ======================================================================================= pytest wiring
-# Loaded as a plugin (`-p conformance_kit` in pyproject's addopts, `pythonpath` has this folder)
-# by the controller and every xdist worker. Each process that ran conformance tests writes its
-# part and merges every part of the run into the report under a file lock, so the last one to
-# finish leaves the complete report; the controller prints its path.
+# Imported by tests/conformance/conftest.py. Under xdist the controller never imports it (it does
+# not collect), so each process that ran conformance tests writes its part and merges every part
+# of the run into the report under a file lock: the last one to finish leaves the complete report.
+# tests/conftest.py prints its path.
 _STATE: dict = {"tests": set()}
 FIXTURES = frozenset({"owner", "partner", "observe", "build"})
 
@@ -576,12 +576,6 @@ def recorder_of_run() -> "Recorder | None":
         except ConfigError:
             return None
     return _STATE["recorder"]
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
-    """xdist controller: learn the run id the workers share, to find their report."""
-    _STATE["run"] = node.workerinput["testrunuid"]
 
 
 def pytest_runtest_setup(item) -> None:
@@ -613,20 +607,6 @@ def pytest_sessionfinish(session) -> None:
     recorder: Recorder | None = _STATE.get("recorder")
     if recorder is not None and (recorder.outcomes or recorder.observations):
         _STATE["written"] = merge_part(recorder, run_id())
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    try:
-        report_dir = target_from_env().report_dir
-    except ConfigError:
-        return
-    try:
-        report = json.loads((report_dir / "report.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return
-    if report.get("run") == _STATE.get("run"):
-        terminalreporter.write_line(f"conformance report ({report.get('mode')}, {len(report.get('outcomes', {}))} "
-                                    f"tests): {report_dir / 'report.md'} (JSON: {report_dir / 'report.json'})")
 
 
 def merge_part(recorder: Recorder, run: str) -> tuple[Path, Path]:

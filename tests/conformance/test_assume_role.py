@@ -3,7 +3,7 @@ sts:AssumeRole permission). [D] RAM "Policy evaluation process of assuming a RAM
 AssumeRole errors: NoPermission 403."""
 from __future__ import annotations
 
-from conformance_kit import assume_role, error_code, trust_policy
+from .conformance_kit import assume_role, error_code, trust_policy
 
 SOURCE = "help/en/ram/user-guide/edit-the-trust-policy-of-a-ram-role; STS AssumeRole (NoPermission 403)"
 

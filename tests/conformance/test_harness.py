@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conformance_kit import (ROOT, AccessKey, ConfigError, Identity, Target, delete_role, sweep, target_from_env,
+from .conformance_kit import (ROOT, AccessKey, ConfigError, Identity, Target, delete_role, sweep, target_from_env,
                              trust_policy)
 
 from fakecloud.server import ServerProcess
