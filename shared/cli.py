@@ -120,6 +120,7 @@ def cmd_revoke(args) -> int:
     settings = Settings.from_env()
     try:
         gateways = Gateways.connect(settings)
+        gateways.store.ensure_unversioned()  # else ended agreements and notices could not be recorded once
         gateways.store.put_json(f"{CONTROL_REVOKE}{args.partner}", {"partner": args.partner, "at": iso(settings.now()),
                                                                       "by": "rolepact revoke"})
         ended = Enforcer(settings, gateways).apply_kill_switches()
