@@ -158,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from shared.audit.cli_report import add_report_command
     from shared.local.commands import add_local_commands
+    from shared.rightsize.cli import add_rightsize_command
 
     add_report_command(commands)
+    add_rightsize_command(commands)
     add_local_commands(commands)
     return parser
 

@@ -99,13 +99,17 @@ def closed_trust_policy(owner_account_id: str) -> dict:
 def control_plane_denials(bucket: str, service: str) -> tuple[dict, ...]:
     """Deny statements that keep a partner's session away from rolepact itself, whatever the
     agreement grants (e.g. AliyunOSSFullAccess, AliyunFCFullAccess): its bucket (the agreements and
-    the status records the timers act on), its functions, and handing its `rolepact-*` roles to a
-    service. Without them a partner could rewrite its own agreement and grant itself anything."""
+    the status records the timers act on), its functions (FC 2.0: its service; FC 3.0: functions
+    named `<ROLEPACT_SERVICE_NAME>-*`), and handing its `rolepact-*` roles to a service. Without
+    them a partner could rewrite its own agreement and grant itself anything."""
     return (
         {"Effect": "Deny", "Action": "oss:*", "Resource": [f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"]},
         {"Effect": "Deny", "Action": "fc:*", "Resource": [f"acs:fc:*:*:services/{service}",
                                                           f"acs:fc:*:*:services/{service}/*",
-                                                          f"acs:fc:*:*:services/{service}.*"]},
+                                                          f"acs:fc:*:*:services/{service}.*",
+                                                          # FC 3.0: no service; deploy/fc3/s.yaml names
+                                                          # every function <prefix>-<name>, prefix = service
+                                                          f"acs:fc:*:*:functions/{service}-*"]},
         {"Effect": "Deny", "Action": "ram:PassRole", "Resource": "acs:ram:*:*:role/rolepact-*"},
     )
 

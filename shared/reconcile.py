@@ -26,6 +26,7 @@ from shared.log import get_logger
 from shared.notify import Notice, Notifier, md_code, md_text
 from shared.onboarding import onboarding_markdown, onboarding_pack
 from shared.records import CONTROL_REVOKE, OWN_PREFIXES, Records, is_agreement_key, stamp
+from shared.rightsize.renewal import notice_note
 from shared.state import EndedRole
 
 log = get_logger("reconcile")
@@ -530,11 +531,15 @@ class Reconciler:
         for offset in sorted(self.settings.notice_offsets):  # the nearest notice point that has been reached
             if agreement.expires_at - offset <= now < agreement.expires_at:
                 label = _label(offset)
-                self._notice(agreement.agreement_id, f"expiring-{label}:{iso(agreement.expires_at)}",
+                notice_id = f"expiring-{label}:{iso(agreement.expires_at)}"
+                earlier = [f"expiring-{_label(o)}:{iso(agreement.expires_at)}"
+                           for o in self.settings.notice_offsets if o > offset]
+                self._notice(agreement.agreement_id, notice_id,
                              f"Agreement {agreement.agreement_id} expires in {label}",
                              f"**{agreement.partner.display}** loses access to **{agreement.role_name}** at "
                              f"{iso(agreement.expires_at)}.\n\nTo renew, edit `expiresAt` in "
-                             f"`{agreement.source_key}` and upload it again.")
+                             f"`{agreement.source_key}` and upload it again."
+                             + notice_note(self.settings, self.gateways, self.records, agreement, notice_id, earlier))
                 break  # only the nearest notice is due
 
     def _notice(self, agreement_id: str | None, notice_id: str, title: str, text: str, *,

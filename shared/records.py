@@ -8,6 +8,7 @@
     schedule/<UTC time>/<id>/<kind> wake-up hints for the expiry enforcer, listed in time order
     outbox/<time>-<id>.json         DingTalk messages waiting for a free slot (rate limit) or a working robot
     control/revoke-partner/<uid>    the kill switch
+    proposals/<agreementId>.json    right-sized agreement proposed at renewal (never applied by itself)
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ NOTICES = "state/notices/"
 SCHEDULE = "schedule/"
 OUTBOX = "outbox/"
 CONTROL_REVOKE = "control/revoke-partner/"
-OWN_PREFIXES = ("status/", "state/", "schedule/", "outbox/", "audit/", "reports/", "control/")
+OWN_PREFIXES = ("status/", "state/", "schedule/", "outbox/", "audit/", "reports/", "control/", "proposals/")
 
 
 def stamp(moment: datetime) -> str:
@@ -127,6 +128,9 @@ class Records:
     def claim_notice(self, agreement_id: str, notice_id: str) -> bool:
         return self.store.put_json(self._notice_path(agreement_id, notice_id), {"notice": notice_id[:2000]},
                                    forbid_overwrite=True)
+
+    def notice_claimed(self, agreement_id: str, notice_id: str) -> bool:
+        return self.store.head(self._notice_path(agreement_id, notice_id)) is not None
 
     def unclaim_notice(self, agreement_id: str, notice_id: str) -> None:
         self.store.delete(self._notice_path(agreement_id, notice_id))

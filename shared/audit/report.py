@@ -144,7 +144,8 @@ def _expiry_line(entry: dict) -> str:
     return f"expires {_when(entry['endsAt'])} — **{math.ceil(days)} day{'s' if math.ceil(days) != 1 else ''}** left"
 
 
-def render_markdown(data: dict, *, title: str | None = None) -> str:
+def render_markdown(data: dict, *, title: str | None = None, appendix: str = "") -> str:
+    """`appendix`: a block added before the signature (the digest's right-size lines)."""
     totals = data["totals"]
     high, medium = totals["findings"].get("high", 0), totals["findings"].get("medium", 0)
     lines = [f"### {title or 'rolepact access audit'}",
@@ -188,5 +189,7 @@ def render_markdown(data: dict, *, title: str | None = None) -> str:
         else:
             block.append("- Findings: none")
         lines.append("\n".join(block))
+    if appendix:
+        lines.append(appendix)
     lines.append("— rolepact")
     return "\n\n".join(lines)

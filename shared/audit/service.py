@@ -43,6 +43,7 @@ from shared.errors import CloudError
 from shared.log import get_logger
 from shared.notify import Notice, Notifier
 from shared.records import Records
+from shared.rightsize.renewal import digest_section
 
 log = get_logger("audit")
 RETENTION = timedelta(days=90)  # ActionTrail keeps events this long
@@ -256,7 +257,8 @@ class AccessAudit:
         stamp = end.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         key = f"{REPORTS}digest/{stamp}.md"
         title = digest_title(start, end)
-        text = render_markdown(report.data, title=title)
+        text = render_markdown(report.data, title=title,
+                               appendix=digest_section(self.settings, self.gateways, self.records, views))
         self.store.put_report(key, text, report.data)  # saved before it is sent: a failed send loses nothing
         status = self.notifier.send(Notice(DIGEST_NOTICES, f"digest:{stamp}", title, text))
         log.info("access digest %s: %s", key, status)

@@ -132,18 +132,24 @@ class AuditStore:
         `stats`, if given, receives {"stored": lines read in the window, "duplicates": lines
         dropped because their eventId was already seen (another path, an overlap)}.
         """
-        low, high = _iso(start), _iso(end)
         seen: dict[str, dict] = {}
         lines = 0
+        for event in self.iter_events(start, end):
+            lines += 1
+            seen.setdefault(event["eventId"], event)
+        if stats is not None:
+            stats.update(stored=lines, duplicates=lines - len(seen))
+        return sorted(seen.values(), key=lambda e: (e["eventTime"], e["eventId"]))
+
+    def iter_events(self, start: datetime, end: datetime) -> Iterator[dict]:
+        """Every stored line with an eventId and start <= eventTime < end, one object at a time, by day;
+        not de-duplicated (a reader that keeps a subset de-duplicates that subset itself)."""
+        low, high = _iso(start), _iso(end)
         for data in self._objects(EVENTS, days_between(start, end)):
             for event in decode_lines(data):
                 event_id, event_time = event.get("eventId"), event.get("eventTime")
                 if isinstance(event_id, str) and isinstance(event_time, str) and low <= event_time < high:
-                    lines += 1
-                    seen.setdefault(event_id, event)
-        if stats is not None:
-            stats.update(stored=lines, duplicates=lines - len(seen))
-        return sorted(seen.values(), key=lambda e: (e["eventTime"], e["eventId"]))
+                    yield event
 
     def count_malformed(self, start: datetime, end: datetime) -> int:
         low, high = _iso(start), _iso(end)

@@ -180,6 +180,7 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
             timeline.expect(now(), "pre-expiry notices (7 days, 1 day)",
                             any("7d" in n for n in notices) and any("1d" in n for n in notices),
                             "\n".join(n for n in notices if "expires" in n))
+            _right_size_step(timeline, stage, agreement_id, now())
 
             clock.move_to(expires - timedelta(minutes=30))
             creds, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
@@ -220,6 +221,21 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
     return 0 if not failed else 1
 
 
+def _right_size_step(timeline: Timeline, stage, agreement_id: str, moment: datetime) -> None:
+    """Issue 14: the first pre-expiry notice proposes exactly what Alice used, in proposals/."""
+    from shared.rightsize.proposal import proposed_grants
+
+    texts = [m["payload"]["markdown"]["text"] for m in stage.messages() if m.get("msgtype") == "markdown"
+             and m["payload"]["markdown"]["title"].endswith("expires in 7d")]
+    line = next((t.split("**Right-size at renewal:** ", 1)[1].split("\n", 1)[0] for t in texts
+                 if "**Right-size at renewal:** " in t), "")
+    grants = proposed_grants(stage.read_json(f"proposals/{agreement_id}.json") or {})
+    timeline.expect(moment, "right-size at renewal: the 7-day notice proposes exactly what Alice used",
+                    f"proposals/{agreement_id}.json" in line
+                    and sorted(grants) == ["ecs:DescribeInstances", "ecs:StopInstance"],
+                    line + "\n" + "\n".join(f"{action} on {', '.join(on)}" for action, on in sorted(grants.items())))
+
+
 def _latest(stage, prefix: str, suffix: str) -> str:
     keys = [k for k in _objects(stage, prefix) if k.endswith(suffix)]
     return stage.read_text(keys[-1]) if keys else ""
@@ -246,7 +262,7 @@ def _write_outputs(out_dir: Path, stage, timeline: Timeline) -> None:
         name = "".join(c if c.isalnum() or c in "-_" else "-" for c in title)[:60]
         (out_dir / "dingtalk" / f"{number:03d}-{name}.md").write_text(body.get("text") or body.get("content") or "",
                                                                        "utf-8")
-    for prefix in ("reports/", "status/", "audit/roles/"):
+    for prefix in ("reports/", "status/", "audit/roles/", "proposals/"):
         for key in _objects(stage, prefix):
             target = out_dir / key
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,17 @@ FC_TRUST = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:Ass
                                            "Principal": {"Service": ["fc.aliyuncs.com"]}}]}
 
 
-def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker") -> dict:
-    """The repository's least-privilege policy for the FC service role, for one deployment."""
+def worker_arn(service: str, worker: str, fc_api: str = "fc2") -> str:
+    """The worker function as the policy's `${worker_arn}`: FC 2.0 `services/<s>/functions/<w>`, FC 3.0 `functions/<w>`."""
+    if fc_api == "fc3":
+        return f"acs:fc:*:*:functions/{worker}"
+    return f"acs:fc:*:*:services/{service}/functions/{worker}"
+
+
+def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker", fc_api: str = "fc2") -> dict:
+    """The repository's least-privilege policy for the FC service role, for one deployment (FC 2.0 or 3.0)."""
     text = (PROJECT_ROOT / "deploy" / "service-role-policy.json").read_text("utf-8")
+    text = text.replace("${worker_arn}", worker_arn(service, worker, fc_api))
     return json.loads(text.replace("${bucket}", bucket).replace("${service}", service).replace("${worker}", worker))
 
 
@@ -103,8 +111,13 @@ class Stage:
 def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str = "company-a",
                 partner_id: str = "1345678901234567", partner_alias: str = "company-b",
                 bucket: str = "rolepact-data", region: str = "cn-hangzhou", functions: list[str] | None = None,
-                environment: dict | None = None, syaml: str | Path | None = None) -> Stage:
-    """Stand up rolepact on `cloud` as s.yaml describes it (optionally only some functions)."""
+                environment: dict | None = None, syaml: str | Path | None = None, fc_api: str = "fc2") -> Stage:
+    """Stand up rolepact on `cloud` as s.yaml describes it (optionally only some functions).
+
+    `fc_api="fc3"` deploys the same functions and triggers as FC 3.0 functions (no service,
+    role and async config per function; shared/local/fc3.py) and runs them with
+    `ROLEPACT_FC_API=fc3`.
+    """
     import oss2
     from alibabacloud_ram20150501 import models as ram_models
     from alibabacloud_ram20150501.client import Client as RamClient
@@ -118,6 +131,10 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
     env = {"ROLEPACT_ACCOUNT_ID": owner_id, "ROLEPACT_BUCKET": bucket, "ROLEPACT_REGION": region,
            "ROLEPACT_DINGTALK_WEBHOOK": webhook, "ROLEPACT_DINGTALK_SECRET": ROBOT_SECRET, **(environment or {})}
     wiring = load(syaml or PROJECT_ROOT / "s.yaml", env)
+    if fc_api == "fc3":
+        env["ROLEPACT_FC_API"] = "fc3"
+        for function in wiring.functions:
+            function.environment = {**function.environment, "ROLEPACT_FC_API": "fc3"}
 
     ram = RamClient(Config(access_key_id=owner.access_key_id, access_key_secret=owner.access_key_secret,
                            region_id=region))
@@ -127,13 +144,21 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
     worker = next((f.name for f in wiring.functions if f.name == "reconcile_worker"), "reconcile_worker")
     ram.create_policy(ram_models.CreatePolicyRequest(
         policy_name="rolepact-fc-policy",
-        policy_document=json.dumps(service_role_policy(bucket, wiring.service_name, worker))))
+        policy_document=json.dumps(service_role_policy(bucket, wiring.service_name, worker, fc_api))))
     ram.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(policy_type="Custom",
                                                                    policy_name="rolepact-fc-policy",
                                                                    role_name=role_name))
     settings = Settings.from_env(wiring.functions[0].environment if wiring.functions else env)
     reset_settings(settings)
     fc = cloud.backend("fc")
+    if fc_api == "fc3":
+        from shared.local.fc3 import deploy_fc3
+
+        handlers = {f.name: import_handler(f.handler) for f in wiring.functions
+                    if functions is None or f.name in functions}
+        deploy_fc3(fc, wiring, owner_id, region, role_name, handlers, functions)
+        wiring.service_name = None  # FC 3.0 has no service: fc.invoke_*(account, None, function) reaches them
+        return Stage(cloud, wiring, owner, partner, owner_id, partner_id, bucket, region, webhook, settings, env)
     for function in wiring.functions:
         if functions is not None and function.name not in functions:
             continue

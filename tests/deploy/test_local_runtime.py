@@ -22,13 +22,16 @@ def test_the_main_job_plays_the_seed_and_exits_0(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "All expected effects observed." in done.stdout
     for step in ("intake creates the role", "Alice switches into ecs-admin", "RAM denies her live session",
-                 "deletes the role", "attributes the work to company-b/alice"):
+                 "deletes the role", "attributes the work to company-b/alice",
+                 "right-size at renewal: the 7-day notice proposes exactly what Alice used"):
         assert step in done.stdout
     steps = json.loads((out / "timeline.json").read_text())
     assert steps and all(s["ok"] is not False for s in steps)
     titles = sorted(p.name for p in (out / "dingtalk").iterdir())
     assert any("granted" in t for t in titles) and any("expired" in t for t in titles)
     assert list((out / "reports" / "digest").glob("*.md"))
+    proposal = json.loads((out / "proposals" / "company-b-ecs-admin.json").read_text())  # issue 14
+    assert [p["type"] for p in proposal["policies"]] == ["Custom"]
     status = json.loads((out / "status" / "company-b-ecs-admin.json").read_text())
     assert status["state"] == "ended" and status["ended"]["reason"] == "expired"
 
