@@ -117,6 +117,21 @@ class ObjectStore:
         """At most `limit` keys after `start_after`: one bounded slice of work (fan-out batches)."""
         return list(islice(self.iter_keys(prefix, start_after=start_after, max_keys=min(limit, PAGE_SIZE)), limit))
 
+    def bucket_info(self) -> dict:
+        """{"name", "location" (oss-<region>), "owner", "serverDate" (the answer's Date header)}."""
+        result = self._call("GetBucketInfo", self._bucket.get_bucket_info)
+        return {"name": result.name, "location": result.location, "owner": getattr(result.owner, "id", None),
+                "serverDate": result.headers.get("date")}
+
+    def bucket_policy(self) -> str | None:
+        """The bucket policy's JSON text, None without one."""
+        try:
+            return self._call("GetBucketPolicy", self._bucket.get_bucket_policy).policy
+        except CloudError as error:
+            if error.code == "NoSuchBucketPolicy":
+                return None
+            raise
+
     def versioning(self) -> str | None:
         """The bucket's versioning status ("Enabled", "Suspended", None if never enabled); read once."""
         if not self._versioning_known:
