@@ -109,8 +109,8 @@ class PartnerDesk:
             return None, getattr(error, "code", type(error).__name__)
 
 
-def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int:
-    """The main job. Returns the process exit code."""
+def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout, deployment: Path | None = None) -> int:
+    """The main job, on the functions and triggers of `deployment` (default s.yaml). Returns the exit code."""
     import time_machine
 
     from fakecloud import mock_cloud
@@ -126,13 +126,15 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
     begin = min(starts - timedelta(days=2), datetime.now(timezone.utc).replace(microsecond=0))
     try:
         with mock_cloud() as cloud, time_machine.travel(begin, tick=True) as clock:
-            stage = build_stage(cloud)
+            stage = build_stage(cloud, deployment=deployment)
             desk = PartnerDesk(stage)
             instance = cloud.backend("ecs").seed_instance(stage.owner_id, stage.region, name="web-1")
             now = lambda: datetime.now(timezone.utc)  # noqa: E731 - the virtual clock
             timeline.step(now(), "fake cloud up", f"company-a {stage.owner_id}, company-b {stage.partner_id}, bucket "
                                                   f"{stage.bucket}, functions: "
-                                                  f"{', '.join(f.name for f in stage.wiring.functions)}")
+                                                  f"{', '.join(f.name for f in stage.wiring.functions)}\n"
+                                                  f"wired from {_shown(stage.wiring.path)} "
+                                                  f"(FC API {stage.wiring.fc_api})")
 
             stage.upload(key, EXAMPLE.read_bytes())
             status = stage.status(agreement_id) or {}
@@ -234,6 +236,11 @@ def _right_size_step(timeline: Timeline, stage, agreement_id: str, moment: datet
                     f"proposals/{agreement_id}.json" in line
                     and sorted(grants) == ["ecs:DescribeInstances", "ecs:StopInstance"],
                     line + "\n" + "\n".join(f"{action} on {', '.join(on)}" for action, on in sorted(grants.items())))
+
+
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def _latest(stage, prefix: str, suffix: str) -> str:

@@ -36,6 +36,28 @@ def test_the_main_job_plays_the_seed_and_exits_0(tmp_path):
     assert status["state"] == "ended" and status["ended"]["reason"] == "expired"
 
 
+def test_the_main_job_plays_the_seed_on_the_fc3_deployment_file(tmp_path):
+    """`rolepact local --deployment deploy/fc3/s.yaml`: the same story on FC 3.0 functions and API."""
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "local", "--deployment", "deploy/fc3/s.yaml", "--json",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    steps = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert steps[0]["step"] == "fake cloud up" and "deploy/fc3/s.yaml (FC API fc3)" in steps[0]["detail"]
+    assert "rolepact-agreement-intake" in steps[0]["detail"] and "rolepact-reconcile-worker" in steps[0]["detail"]
+    assert len(steps) >= 15 and all(step["ok"] is not False for step in steps)
+    status = json.loads((out / "status" / "company-b-ecs-admin.json").read_text())
+    assert status["state"] == "ended" and status["ended"]["reason"] == "expired"
+
+
+def test_a_deployment_file_left_unresolved_is_refused_with_exit_2(tmp_path):
+    broken = tmp_path / "s.yaml"
+    broken.write_text((ROOT / "s.yaml").read_text("utf-8").replace("${env(ROLEPACT_BUCKET)}", "${env(BUCKET_TYPO)}"))
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "local", "--deployment", str(broken), "--out",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "${env(BUCKET_TYPO)}" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_the_main_job_as_json_lines(tmp_path):
     done = subprocess.run([sys.executable, "-m", "shared.cli", "local", "--json", "--out", str(tmp_path / "o")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
