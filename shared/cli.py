@@ -144,8 +144,9 @@ def cmd_doctor(args) -> int:
     audit = AuditConfig.from_env()
     options = doctor.Options(send_test_message=args.send_test_message,
                              deployment=Path(args.deployment) if args.deployment else None,
-                             max_clock_skew=args.max_clock_skew, service_role=audit.service_role_name,
-                             global_region=audit.global_region)
+                             environ=dict(os.environ),  # the deployer's exports, as `s deploy` reads them
+                             fc_api=settings.fc_api, max_clock_skew=args.max_clock_skew,
+                             service_role=audit.service_role_name, global_region=audit.global_region)
     try:
         gateways = Gateways.connect(settings)
         if not settings.account_id:
@@ -192,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
     check.add_argument("--send-test-message", action="store_true",
                        help="also send a signed test message to the DingTalk robot")
-    check.add_argument("--deployment", help="the deployment file the triggers are compared with (default: s.yaml)")
+    check.add_argument("--deployment", help="the deployment file to compare with (default: s.yaml; FC 3.0: "
+                                            "deploy/fc3/s.yaml)")
     check.add_argument("--max-clock-skew", type=float, default=60.0, help="seconds (default 60)")
     check.add_argument("--bucket-policy", action="store_true",
                        help="print the bucket policy rolepact recommends for this deployment and exit")

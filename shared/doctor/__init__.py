@@ -8,6 +8,7 @@ docs/operations.md ("rolepact doctor") and docs/fake-fidelity.md.
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,10 +36,25 @@ class Check:
 @dataclass(frozen=True)
 class Options:
     send_test_message: bool = False
-    deployment: Path | None = None  # the deployment file the triggers are compared with (s.yaml)
+    deployment: Path | None = None  # the deployment file (default: s.yaml, or deploy/fc3/s.yaml on FC 3.0)
+    environ: dict = field(default_factory=dict)  # the deployer's exports the deployment file reads
+    fc_api: str = "fc2"
     max_clock_skew: float = 60.0  # seconds
     service_role: str = "rolepact-fc-role"
     global_region: str = "cn-hangzhou"  # where ActionTrail keeps global (RAM) events
+
+    @property
+    def deployment_file(self) -> Path:
+        if self.deployment is not None:
+            return self.deployment
+        return Path("deploy/fc3/s.yaml") if self.fc_api == "fc3" else Path("s.yaml")
+
+    @functools.cached_property
+    def wiring(self):
+        """The deployment file rendered as `s deploy` would (raises SyamlError/OSError if it cannot be)."""
+        from shared.local.wiring import load
+
+        return load(self.deployment_file, self.environ)
 
 
 def run(settings, gateways, options: Options) -> list[Check]:

@@ -54,27 +54,24 @@ def bucket_policy(settings, gateways, options: Options) -> Check:
 
 
 def service_role_policy(settings, gateways, options: Options) -> Check:
-    from shared.local.stage import PROJECT_ROOT, service_role_policy as filled
+    from shared.local.policies import PLATFORM_POLICY, SERVICE_ROLE_POLICY, fill
+    from shared.local.syaml import SyamlError
 
-    role = options.service_role
     try:
-        expected = _canonical(filled(settings.bucket, settings.service_name, settings.worker_function,
-                                     settings.fc_api))
-    except OSError as problem:
-        return Check("service-role-policy", "fail", f"cannot read deploy/service-role-policy.json: {problem}",
-                     "run doctor from a checkout of the rolepact repository")
+        wiring = options.wiring
+        expected, platform = _canonical(fill(SERVICE_ROLE_POLICY, wiring)), _canonical(fill(PLATFORM_POLICY, wiring))
+    except (OSError, SyamlError, KeyError) as problem:
+        return Check("service-role-policy", "fail", f"cannot fill deploy/service-role-policy.json from "
+                     f"{options.deployment_file}: {problem}", "run doctor in the repository, in the deployer's shell")
+    role = (wiring.service_role or options.service_role).rsplit("/", 1)[-1]
     attached = gateways.ram.list_policies_for_role(role)
-    platform_file = PROJECT_ROOT / "deploy" / "fc-platform-policy.json"
-    platform = None
-    if platform_file.exists():
-        platform = _canonical(json.loads(platform_file.read_text("utf-8").replace("${service}", settings.service_name)))
     matching, platform_policies, extra = [], [], []
     for policy_type, name in sorted(attached):
         snapshot = gateways.ram.get_policy(name, policy_type)
         document = _canonical(snapshot.document) if snapshot and snapshot.document else None
         if document == expected:
             matching.append(name)
-        elif platform is not None and document == platform:
+        elif document == platform:
             platform_policies.append(name)
         else:
             extra.append(f"{policy_type}:{name}")
@@ -82,12 +79,12 @@ def service_role_policy(settings, gateways, options: Options) -> Check:
     if not matching:
         return Check("service-role-policy", "fail",
                      f"no policy attached to {role} equals deploy/service-role-policy.json with this deployment's "
-                     "placeholders filled", "create it from the file (README, Deploy step 4) and attach it; detach "
-                     "any older version", details)
+                     "placeholders filled", "`rolepact policies` writes it filled in; create it and attach it "
+                     "(README, Deploy), and detach any older version", details)
     if extra:
         return Check("service-role-policy", "fail", f"{role} also has {', '.join(extra)}: more than rolepact needs",
-                     "detach them (only deploy/service-role-policy.json and the FC platform policy belong there)",
-                     details)
+                     "detach them: only deploy/service-role-policy.json and deploy/fc-platform-policy.json "
+                     "(filled) belong there", details)
     return Check("service-role-policy", "pass", f"{role} has exactly deploy/service-role-policy.json"
                  + (" and the FC platform policy" if platform_policies else ""), details=details)
 
@@ -132,14 +129,14 @@ def trail(settings, gateways, options: Options) -> Check:
 
 
 def triggers(settings, gateways, options: Options) -> Check:
-    from shared.local.syaml import SyamlError, load
+    from shared.local.syaml import SyamlError
 
-    path = options.deployment or Path("s.yaml")
+    path = options.deployment_file
     try:
-        wiring = load(path, _deployment_environment(settings))
+        wiring = options.wiring
     except (OSError, SyamlError, KeyError, TypeError) as problem:
         return Check("triggers", "fail", f"cannot read the deployment file {path}: {problem}",
-                     "run doctor where s.yaml is, or pass --deployment FILE")
+                     "run doctor in the repository and the deployer's shell, or pass --deployment FILE")
     missing, different = [], []
     for function in wiring.functions:
         try:
@@ -162,13 +159,6 @@ def triggers(settings, gateways, options: Options) -> Check:
     count = sum(len(f.triggers) for f in wiring.functions)
     return Check("triggers", "pass", f"{len(wiring.functions)} functions and their {count} triggers (OSS, timers, "
                  f"the EventBridge rule of ActionTrail events) are deployed as {path} says")
-
-
-def _deployment_environment(settings) -> dict:
-    """The values s.yaml reads from the deployer's environment, from this deployment's settings."""
-    return {"ROLEPACT_ACCOUNT_ID": settings.account_id, "ROLEPACT_REGION": settings.region,
-            "ROLEPACT_BUCKET": settings.bucket, "ROLEPACT_SERVICE_NAME": settings.service_name,
-            "ROLEPACT_FC_API": settings.fc_api}
 
 
 def _subset(expected, actual) -> bool:

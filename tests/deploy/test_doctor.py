@@ -21,8 +21,9 @@ from alibabacloud_tea_openapi.models import Config
 
 from fakecloud.server import ServerProcess
 from shared.doctor.bucket_policy import Probes, recommended
-from shared.local.stage import FC_TRUST, service_role_policy
-from shared.local.syaml import load
+from shared.local.policies import SERVICE_ROLE_POLICY, fill
+from shared.local.stage import FC_TRUST
+from shared.local.wiring import load
 
 ROOT = Path(__file__).resolve().parents[2]
 A, B = "1234567890123456", "1345678901234567"
@@ -68,14 +69,14 @@ def deploy(server) -> dict:
     approved = uploader_id(server)
     bucket(server).put_bucket_policy(json.dumps(recommended(Probes(A, BUCKET, ROLE, (approved,)))))
     client.create_role(ram_models.CreateRoleRequest(role_name=ROLE, assume_role_policy_document=json.dumps(FC_TRUST)))
+    wiring = load(ROOT / "s.yaml", {**ENV, "ROLEPACT_DINGTALK_WEBHOOK": "", "ROLEPACT_DINGTALK_SECRET": ""})
     client.create_policy(ram_models.CreatePolicyRequest(policy_name="rolepact-fc-policy", policy_document=json.dumps(
-        service_role_policy(BUCKET, "rolepact"))))
+        fill(SERVICE_ROLE_POLICY, wiring))))
     client.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(policy_type="Custom", role_name=ROLE,
                                                                       policy_name="rolepact-fc-policy"))
     trail(server).create_trail(trail_models.CreateTrailRequest(name="rolepact-audit", oss_bucket_name="audit-logs",
                                                                event_rw="All"))
     trail(server).start_logging(trail_models.StartLoggingRequest(name="rolepact-audit"))
-    wiring = load(ROOT / "s.yaml", ENV)
     for function in wiring.functions:
         post(server, "fc/functions", {"accountId": A, "service": wiring.service_name, "function": function.name,
                                       "triggers": [{"name": t["name"], "type": t["type"], "config": t.get("config"),
