@@ -195,6 +195,17 @@ class Identity:
 
         return Client(self.config("ecs"))
 
+    @property
+    def fc3(self):
+        """Function Compute 3.0 at `<account>.<region>.fc.aliyuncs.com` (FC's documented endpoint)."""
+        from alibabacloud_fc20230330.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        host = self.target.endpoint_host or f"{self.account_id}.{self.target.region}.fc.aliyuncs.com"
+        return Client(Config(access_key_id=self.key.access_key_id, access_key_secret=self.key.access_key_secret,
+                             security_token=self.key.security_token, region_id=self.target.region, endpoint=host,
+                             protocol=self.target.protocol, connect_timeout=10_000, read_timeout=60_000))
+
     def oss_endpoint(self) -> str:
         return self.target.endpoint or f"https://oss-{self.target.region}.aliyuncs.com"
 
@@ -379,6 +390,10 @@ def delete_policy(identity: Identity, name: str) -> None:
     _ignore({"EntityNotExist.Policy"}, lambda: ram.delete_policy(models.DeletePolicyRequest(policy_name=name)))
 
 
+def _delete_function(identity: Identity, name: str) -> None:
+    _ignore({"FunctionNotFound"}, lambda: identity.fc3.delete_function(name))
+
+
 def delete_bucket(identity: Identity, name: str) -> None:
     """Remove the bucket policy, every object version and delete marker, then the bucket."""
     import oss2
@@ -460,6 +475,45 @@ class Builder:
             account.ram.attach_policy_to_role(models.AttachPolicyToRoleRequest(policy_type="Custom",
                                                                                policy_name=policy, role_name=name))
         return name
+
+    def sink(self, account: Identity, label: str = "sink"):
+        """A bucket and an FC 3.0 function of the same name (conformance/sink.py) that stores every
+        event it receives under `sink/` in that bucket; returns the oss2.Bucket (its name is the
+        function's). Add triggers with `build.trigger`; the endpoint stays the region's internal one
+        (functions run in FC — or in the in-process fake)."""
+        import base64
+        import io
+        import zipfile
+
+        from alibabacloud_fc20230330 import models
+
+        bucket = self.bucket(account, label)
+        name = bucket.bucket_name
+        policy = self.policy(account, f"{label}-w", {"Version": "1", "Statement": [{
+            "Effect": "Allow", "Action": "oss:PutObject", "Resource": f"acs:oss:*:*:{name}/sink/*"}]})
+        role = self.role(account, f"{label}-r", {"Version": "1", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": ["fc.aliyuncs.com"]}}]},
+            custom=(policy,))
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as archive:
+            for part in ("__init__.py", "sink.py"):
+                archive.write(Path(__file__).with_name(part), f"conformance/{part}")
+        self.cleanup.add(f"FC function {name}", lambda: _delete_function(account, name))
+        account.fc3.create_function(models.CreateFunctionRequest(body=models.CreateFunctionInput(
+            function_name=name, runtime="python3.10", handler="conformance.sink.handler", memory_size=128, timeout=60,
+            role=f"acs:ram::{account.account_id}:role/{role}",
+            code=models.InputCodeLocation(zip_file=base64.b64encode(package.getvalue()).decode("ascii")))))
+        return bucket
+
+    def trigger(self, account: Identity, function: str, name: str, trigger_type: str, config: dict, *,
+                source_arn: str | None = None, invocation_role: str | None = None) -> None:
+        from alibabacloud_fc20230330 import models
+
+        self.cleanup.add(f"FC trigger {function}/{name}", lambda: _ignore(
+            {"TriggerNotFound", "FunctionNotFound"}, lambda: account.fc3.delete_trigger(function, name)))
+        account.fc3.create_trigger(function, models.CreateTriggerRequest(body=models.CreateTriggerInput(
+            trigger_name=name, trigger_type=trigger_type, trigger_config=json.dumps(config), source_arn=source_arn,
+            invocation_role=invocation_role)))
 
     def bucket(self, account: Identity, label: str = ""):
         """A new bucket of `account` (an oss2.Bucket of its credentials)."""
@@ -659,7 +713,12 @@ def fake(target):
     with mock_cloud() as cloud:
         cloud.add_account(FAKE_OWNER, "company-a")
         cloud.add_account(FAKE_PARTNER, "company-b")
-        yield cloud
+        fc = cloud.backend("fc")
+        fc.start_workers(2, retry_delay=0.2, timer_interval=None)  # async invocations run by themselves, as in FC
+        try:
+            yield cloud
+        finally:
+            fc.stop_workers()
 
 
 def _root_identity(target: Target, fake, which: str) -> Identity:
