@@ -136,7 +136,6 @@ def cmd_doctor(args) -> int:
     """Check the account around the deployment; exit 0 only if no check fails."""
     from shared import doctor
     from shared.audit.config import AuditConfig
-    from shared.doctor.bucket_policy import Probes, recommended
     from shared.gateways import Gateways
     from shared.settings import Settings
 
@@ -152,17 +151,37 @@ def cmd_doctor(args) -> int:
         if not settings.account_id:
             settings = dataclasses.replace(settings, account_id=gateways.sts.get_caller_identity()["AccountId"])
             gateways = Gateways.connect(settings)
-        if args.bucket_policy:
-            approved = tuple(sorted(settings.guardrails.approved_uploaders or ()))
-            print(json.dumps(recommended(Probes(settings.account_id, settings.bucket, options.service_role,
-                                                approved)), indent=2))
-            return 0
         results = doctor.run(settings, gateways, options)
     except RolepactError as error:  # no credentials, or STS refused to say who we are
         print(f"rolepact doctor: {error}", file=sys.stderr)
         return 2
     print(doctor.render_json(results) if args.json else doctor.render_text(results))
     return 1 if any(check.status == "fail" for check in results) else 0
+
+
+def cmd_bucket_policy(args) -> int:
+    """The bucket-policy statements that enforce ROLEPACT_APPROVED_UPLOADERS (lists RAM users with your
+    credentials), and whether the bucket's current policy already does. Writes nothing."""
+    from shared.gateways import Gateways
+    from shared.settings import Settings
+    from shared.uploaders import check_lock, lock_policy
+
+    settings = Settings.from_env()
+    if settings.guardrails.approved_uploaders is None:
+        print("rolepact bucket-policy: set ROLEPACT_APPROVED_UPLOADERS first", file=sys.stderr)
+        return 2
+    try:
+        gateways = Gateways.connect(settings)
+        policy = lock_policy(settings, [uid for _, uid in gateways.ram.iter_users()])
+        check = check_lock(settings, gateways)
+    except RolepactError as error:
+        print(f"rolepact bucket-policy: {error}", file=sys.stderr)
+        return 2
+    status = "enforced" if check.enforced else "NOT enforced:\n" + "\n".join(f"  - {p}" for p in check.problems)
+    _print(args, {"policy": policy, "enforced": check.enforced, "problems": list(check.problems)},
+           json.dumps(policy, indent=2) + f"\n\napproved uploaders are {status}\n(merge these statements into the "
+                                          f"bucket policy of {settings.bucket}; run again after adding RAM users)")
+    return 0 if check.enforced else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(run=cmd_plan)
 
+    lock = commands.add_parser("bucket-policy", help="print the bucket policy that enforces approved uploaders "
+                                                    "and check the bucket's (exit 1 if not enforced)")
+    lock.add_argument("--json", action="store_true")
+    lock.set_defaults(run=cmd_bucket_policy)
+
     revoke = commands.add_parser("revoke", help="kill switch: end every agreement of a partner now")
     revoke.add_argument("--partner", required=True, help="partner account id")
     revoke.add_argument("--json", action="store_true")
@@ -196,8 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--deployment", help="the deployment file to compare with (default: s.yaml; FC 3.0: "
                                             "deploy/fc3/s.yaml)")
     check.add_argument("--max-clock-skew", type=float, default=60.0, help="seconds (default 60)")
-    check.add_argument("--bucket-policy", action="store_true",
-                       help="print the bucket policy rolepact recommends for this deployment and exit")
     check.set_defaults(run=cmd_doctor)
 
     from shared.audit.cli_report import add_report_command

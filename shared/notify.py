@@ -20,12 +20,28 @@ MAX_MESSAGE_BYTES = 18_000  # DingTalk refuses bodies over 20 000 bytes
 MAX_TITLE_CHARS = 200
 TOO_LONG = 460101  # DingTalk: "message too long, exceed 20000 bytes"
 _ACTIVE_MARKDOWN = re.compile(r"([\[\]<>])")
+# What a markdown renderer can turn into a live link without []() syntax: a URL scheme (GFM and most
+# renderers autolink bare http(s)://, and dingtalk:// opens in the client), a bare www. host, an e-mail.
+_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{1,30}):(/{1,3})")
+_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<=[A-Za-z0-9._%+-])@(?=[A-Za-z0-9-]+\.[A-Za-z])")
 
 
 def md_text(text) -> str:
     """Untrusted text (object keys, file content, cloud error messages) shown literally in DingTalk
     markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form."""
     return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def defang(text: str) -> str:
+    """The last step before DingTalk, for every message (rolepact's own texts included: none of them
+    links anywhere): no input can yield a live link. `[x](y)` and reference definitions are broken
+    up, `<` cannot open a tag or autolink, and URLs, www. hosts and e-mail addresses are shown
+    defanged (`https[:]//evil.example`, `www[.]evil`, `alice[@]corp.example`) — readable, not clickable."""
+    text = str(text).replace("](", "] (").replace("]:", "] :").replace("<", "‹")
+    text = _SCHEME.sub(lambda m: f"{m.group(1)}[:]{m.group(2)}", text)
+    text = _WWW.sub(lambda m: f"{m.group(1)}[.]", text)
+    return _EMAIL.sub("[@]", text)
 
 
 def md_code(text) -> str:
@@ -40,6 +56,7 @@ class Notice:
     notice_id: str  # what makes it unique, e.g. "granted:<digest>"
     title: str
     text: str  # DingTalk markdown
+    urgent: bool = False  # the kill switch: sent before anything waiting in the outbox
 
 
 def wire_bytes(text: str) -> int:
@@ -127,9 +144,11 @@ class Notifier:
             for index, part in enumerate(parts):
                 part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
                 message = {"title": part_title, "text": part, "agreementId": notice.agreement_id}
+                if notice.urgent:
+                    message["urgent"] = True
                 if status == "queued" or not self._deliver(message):
                     for piece in self._fitting(message):
-                        self.records.enqueue(piece, self.settings.now())
+                        self.records.enqueue(piece, self.settings.now(), urgent=notice.urgent)
                     status = "queued"
         except CloudError:  # neither sent nor queued: give the claim back, so a retry sends it
             if notice.agreement_id:
@@ -143,10 +162,10 @@ class Notifier:
     def _deliver(self, message: dict) -> bool:
         if self._backlog is None:
             self._backlog = bool(self.records.outbox(1))
-        if self._backlog:  # older messages wait in the outbox: keep the order, don't spend a slot
+        if self._backlog and not message.get("urgent"):  # older messages wait: keep the order, don't spend a slot
             return False
         try:
-            self.gateways.dingtalk.send_markdown(message["title"], message["text"])
+            self.gateways.dingtalk.send_markdown(defang(message["title"]), defang(message["text"]))
             return True
         except CloudError as error:
             if getattr(error, "errcode", None) == TOO_LONG:
@@ -177,7 +196,7 @@ class Notifier:
                     self._backlog = True
                     break
                 for piece in pieces:  # refused as too long: replaced by its parts, which come next
-                    self.records.enqueue(piece, self.settings.now())
+                    self.records.enqueue(piece, self.settings.now(), urgent=bool(piece.get("urgent")))
                 self.records.store.delete(key)
                 continue
             self.records.store.delete(key)

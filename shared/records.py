@@ -26,6 +26,7 @@ KEY_INDEX = "state/keys/"
 NOTICES = "state/notices/"
 SCHEDULE = "schedule/"
 OUTBOX = "outbox/"
+URGENT = "0-"  # outbox/0-<time>-<hash>.json: listed before outbox/<time>-... (times start with 2)
 CONTROL_REVOKE = "control/revoke-partner/"
 OWN_PREFIXES = ("status/", "state/", "schedule/", "outbox/", "audit/", "reports/", "control/", "proposals/")
 
@@ -160,9 +161,11 @@ class Records:
         self.store.delete(entry.marker)
 
     # -- outbox -------------------------------------------------------------------------------------------------------
-    def enqueue(self, message: dict, now: datetime) -> str:
+    def enqueue(self, message: dict, now: datetime, *, urgent: bool = False) -> str:
+        """Queue a DingTalk message. Keys sort by time; `urgent` ones (the kill switch) sort before every
+        other message (`0-` < `2…`), so a flood of lesser notices never holds them back."""
         digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:16]
-        key = f"{OUTBOX}{stamp(now)}-{digest}.json"
+        key = f"{OUTBOX}{URGENT if urgent else ''}{stamp(now)}-{digest}.json"
         self.store.put_json(key, message, forbid_overwrite=True)
         return key
 

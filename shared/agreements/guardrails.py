@@ -60,11 +60,11 @@ def check_guardrails(agreement: Agreement, settings: Settings, *, uploader: str 
     return [
         *_owner(agreement, settings),
         *_partner(agreement, rails),
-        *_reserved_role_name(agreement),
         *(_uploader(uploader, rails) if check_uploader else []),
         *_privileged_system_policies(agreement, rails),
         *_escalating_custom_policies(agreement, rails),
         *_agreement_length(agreement, rails, now),
+        *(_start_horizon(agreement, rails, now) if is_new_revision else []),
         *_session_length(agreement, rails),
         *(_expiry(agreement, now) if is_new_revision else []),
     ]
@@ -93,19 +93,6 @@ def _uploader(uploader: str | None, rails: Guardrails) -> list[Problem]:
         return []
     who = "the uploader is unknown" if uploader is None else f"uploader {uploader!r} is not approved"
     return [Problem("(uploader)", f"{who}; only principals in ROLEPACT_APPROVED_UPLOADERS may upload agreements")]
-
-
-RESERVED_ROLE_PREFIXES = ("rolepact-", "aliyunservicerolefor")
-
-
-def _reserved_role_name(agreement: Agreement) -> list[Problem]:
-    """rolepact's own roles (its service role policy denies changing them) and Alibaba's
-    service-linked roles are never an agreement's role: refuse up front, not at CreateRole."""
-    name = agreement.role_name.lower()
-    if not name.startswith(RESERVED_ROLE_PREFIXES):
-        return []
-    return [Problem("role.name", f"role names starting with 'rolepact-' (rolepact's own roles) or "
-                                 f"'AliyunServiceRoleFor' (service-linked roles) are reserved; choose another name")]
 
 
 # ======================================================================================= policies
@@ -267,6 +254,15 @@ def _agreement_length(agreement: Agreement, rails: Guardrails, now: datetime) ->
     return [Problem("expiresAt", f"the agreement would last {_span(length)} from {since}; "
                                  f"ROLEPACT_MAX_AGREEMENT_DAYS allows at most {rails.max_agreement_days} days; "
                                  f"choose an earlier expiresAt and extend it later by editing the file")]
+
+
+def _start_horizon(agreement: Agreement, rails: Guardrails, now: datetime) -> list[Problem]:
+    """A grant planned far ahead is a sleeper nobody reviews when it wakes up: startsAt may be at most
+    ROLEPACT_MAX_AGREEMENT_DAYS ahead, the same horizon as an agreement's length."""
+    if agreement.starts_at is None or agreement.starts_at - now <= timedelta(days=rails.max_agreement_days):
+        return []
+    return [Problem("startsAt", f"startsAt {_utc(agreement.starts_at)} is more than {rails.max_agreement_days} days "
+                                f"ahead (ROLEPACT_MAX_AGREEMENT_DAYS); upload the agreement closer to its start")]
 
 
 def _session_length(agreement: Agreement, rails: Guardrails) -> list[Problem]:

@@ -11,7 +11,9 @@ What a JSON Schema cannot express, and only `parse_agreement` checks:
 - two policies with the same type and name but different documents;
 - the length of a Custom policy document as compact JSON (RAM's 6144 characters);
 - that each of `sourceIpRanges` parses as an IP address or network, is not `/0`, and is not the
-  same network as another entry written differently;
+  same network as another entry written differently, and that together they cover at most a /8 of
+  IPv4 (a /32 of IPv6);
+- the length of the role's trust policy RAM would get (principals and conditions, 2048 characters);
 - `partner.accountId` differing from `owner.accountId`;
 - file-level limits: size, UTF-8, nesting depth, numbers too large to represent, lone surrogates.
 """
@@ -31,6 +33,17 @@ MIN_SESSION_SECONDS = 3600
 MAX_SESSION_SECONDS = 43200
 DEFAULT_SESSION_SECONDS = 3600
 MAX_IP_RANGES = 20
+# RAM refuses a trust policy longer than this (as sent: compact JSON). Principals and IP ranges are
+# written into it, so this, not their count, is what bounds them (fakecloud's limit is the same guess).
+MAX_TRUST_POLICY_CHARS = 2048
+MIN_EXTERNAL_ID_CHARS = 8  # RAM accepts 2; a guessable ExternalId protects nothing
+# sourceIpRanges together may cover at most this many addresses: a /8 of IPv4, a /32 of IPv6.
+# More is (nearly) "from anywhere" and is refused; omit sourceIpRanges to say that on purpose.
+MAX_IPV4_ADDRESSES = 2 ** 24
+MAX_IPV6_ADDRESSES = 2 ** 96
+# One refusal reports at most this many problems (a hostile 64 KiB file could have thousands).
+MAX_PROBLEMS = 50
+MAX_PROBLEM_CHARS = 400
 
 POLICY_TYPES = ("System", "Custom")
 EFFECTS = ("Allow", "Deny")
@@ -51,12 +64,16 @@ ACCOUNT_ID_PATTERN = r"^[0-9]{16}$"
 ALIAS_PATTERN = r"^[a-z0-9-]{1,64}$"
 PRINCIPAL_PATTERN = r"^(?:root|user/[A-Za-z0-9._@-]{1,64}|role/[A-Za-z0-9.-]{1,64})$"
 ROLE_NAME_PATTERN = r"^[A-Za-z0-9.-]{1,64}$"
+# Reserved role names: every service role and service-linked role Alibaba Cloud creates is named Aliyun...
+# (AliyunServiceRoleFor*, AliyunFCDefaultRole, aliyunosseventnotificationrole, AliyunMNSNotificationRole, ...),
+# and rolepact's own roles are rolepact-*. RAM role names are case-insensitive, and so is this pattern.
+RESERVED_ROLE_NAME_PATTERN = r"^(?:[Aa][Ll][Ii][Yy][Uu][Nn]|[Rr][Oo][Ll][Ee][Pp][Aa][Cc][Tt]-)[A-Za-z0-9.-]*$"
 SYSTEM_POLICY_NAME_PATTERN = r"^[A-Za-z0-9-]{1,128}$"
 CUSTOM_POLICY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 ACTION_PATTERN = r"^(?:\*|[A-Za-z0-9_.*?-]+:[A-Za-z0-9_.*?-]+)$"
 RESOURCE_PATTERN = r"^(?:\*|acs:[^\n]*)$"
 CONDITION_KEY_PATTERN = r"^[A-Za-z0-9_.-]+:[!-~]+$"
-EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{8,1224}$"
 IP_RANGE_PATTERN = r"^[0-9A-Fa-f:.]+(?:/[0-9]{1,3})?$"
 _DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
@@ -195,7 +212,8 @@ AGREEMENT_SCHEMA: dict = {
                    "time. Drop it under agreements/ (name ending .json) in rolepact's bucket.",
     "$comment": "Also checked by rolepact but not expressible here: duplicate keys, real calendar dates, "
                 "expiresAt after startsAt, unique (type, name) of policies, policy document length, "
-                "valid and non-/0 IP ranges, partner differing from owner, file size and nesting.",
+                "valid and non-/0 IP ranges covering at most a /8, the trust policy's length, partner "
+                "differing from owner, file size and nesting.",
     "type": "object",
     "additionalProperties": False,
     "required": ["apiVersion", "agreementId", "owner", "partner", "role", "policies", "expiresAt"],
@@ -231,7 +249,10 @@ AGREEMENT_SCHEMA: dict = {
             "additionalProperties": False,
             "required": ["name"],
             "properties": {
-                "name": _string(ROLE_NAME_PATTERN, "Role name (1-64 letters, digits, '.', '-')."),
+                "name": {**_string(ROLE_NAME_PATTERN, "Role name (1-64 letters, digits, '.', '-'); names "
+                                                      "starting with 'Aliyun' or 'rolepact-' (any case) are "
+                                                      "reserved."),
+                         "not": {"pattern": RESERVED_ROLE_NAME_PATTERN}},
                 "description": {"type": "string", "maxLength": MAX_ROLE_DESCRIPTION_CHARS,
                                 "description": "Role description (default empty); rolepact appends its marker."},
                 "maxSessionDurationSeconds": {
@@ -262,7 +283,7 @@ AGREEMENT_SCHEMA: dict = {
             "additionalProperties": False,
             "properties": {
                 "externalId": _string(EXTERNAL_ID_PATTERN, "ExternalId the partner must pass to AssumeRole "
-                                                           "(2-1224 characters: letters, digits, _+=,.@:/-)."),
+                                                           "(8-1224 characters: letters, digits, _+=,.@:/-)."),
                 "requireMfa": {"type": "boolean", "default": False,
                                "description": "Require the partner's caller to have signed in with MFA."},
                 "sourceIpRanges": {

@@ -1,13 +1,18 @@
 """The access-audit function: two sources, one pipeline.
 
 EventBridge (near real time, Write events only)
-    CloudEvent(s) -> normalized events -> (only if one may concern an agreement: the views)
-    -> pipeline -> store events and findings -> immediate alert for new high-severity incidents.
-    A storage failure is raised, so FC's async retry delivers the batch again (the timer's pull
-    would also find the events).
+    CloudEvent(s) -> normalized events -> (only if one may concern an agreement) each *confirmed*
+    with LookupEvents by its EventId -> the views -> pipeline -> store events and findings ->
+    immediate alert for new high-severity incidents. A pushed event is only a hint: anyone
+    allowed to invoke the function can send one, so what is stored, found and alerted is the
+    record ActionTrail itself returns. An event ActionTrail does not know (yet: its lookup lags
+    behind delivery) waits under audit/pending/ and is confirmed again by each timer run; one
+    never confirmed within a day is dropped, having alerted nothing. A storage failure is raised,
+    so FC's async retry delivers the batch again (the timer's pull would also find the events).
 
 Timer (every 15 minutes: reads, and whatever EventBridge missed)
-    1. drain the DingTalk outbox (messages refused earlier: rate limit, robot down);
+    1. drain the DingTalk outbox (messages refused earlier: rate limit, robot down); confirm the
+       pushed events that wait under audit/pending/;
     2. pull LookupEvents from the checkpoint (minus an overlap for late events; first run: the
        lookback) to now, in windows of `chunk`, at most `max_chunks` windows and
        `time_budget_seconds` per run. Each window is queried in the deployment region and the
@@ -29,8 +34,10 @@ received by both paths may be stored twice but is counted once, and alerted once
 """
 from __future__ import annotations
 
+import hashlib
 import time as _time
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 
 from shared.audit.alerts import send_alerts
 from shared.audit.config import audit_config
@@ -51,6 +58,11 @@ MAX_WINDOW = timedelta(days=7)  # pull windows grow (x2) up to this while they a
 GROW_BELOW = 2_000  # ... i.e. held fewer events than this
 SHRINK_ABOVE = 20_000  # and shrink (/2, down to the configured chunk) when they held more
 DIGEST_NOTICES = "_audit"
+PENDING = "audit/pending/"  # pushed events ActionTrail has not confirmed yet
+PENDING_MAX_AGE = timedelta(hours=24)
+PENDING_PER_RUN = 200  # confirmed (or dropped) per timer run; a flood of forged events waits its turn
+PENDING_PER_DELIVERY = 100  # kept from one invocation; more unconfirmed events than that are dropped
+CONFIRM_MARGIN = timedelta(minutes=5)  # LookupEvents window around the claimed eventTime
 
 
 def _iso(moment: datetime) -> str:
@@ -98,17 +110,88 @@ class AccessAudit:
         if payload.malformed:
             log.warning("%d malformed or unknown events stored under audit/malformed/", len(payload.malformed))
             self.store.put_malformed("eb", payload.malformed, now)
-        candidates = sorted((e for e in payload.events if self.may_concern_an_agreement(e)),
-                            key=lambda e: (e["eventTime"], e["eventId"]))
+        candidates = [e for e in payload.events if self.may_concern_an_agreement(e)]
         result["candidates"] = len(candidates)
         if not candidates:
             return result
-        pipeline = RecordingPipeline.for_settings(load_views(self.gateways.store), self.settings, self.config)
+        confirmed, unconfirmed = [], []
         for event in candidates:
+            found = self.confirm(event)
+            (confirmed if found is not None else unconfirmed).append(found or event)
+        if unconfirmed:
+            self.keep_pending(unconfirmed, now)
+        result["unconfirmed"] = len(unconfirmed)
+        result.update(self._process(confirmed, "eb"))
+        return result
+
+    def _process(self, events: list[dict], source: str) -> dict:
+        """Confirmed events -> pipeline -> stored events and findings -> alerts."""
+        if not events:
+            return {"stored": 0, "findings": 0}
+        events = sorted(events, key=lambda e: (e["eventTime"], e["eventId"]))
+        pipeline = RecordingPipeline.for_settings(load_views(self.gateways.store), self.settings, self.config)
+        for event in events:
             pipeline.feed(event)
-        self._store("eb", pipeline.kept, pipeline.findings)
-        result.update(stored=len(pipeline.kept), findings=len(pipeline.findings),
-                      alerts=self._alert(pipeline.findings, "eb"))
+        self._store(source, pipeline.kept, pipeline.findings)
+        return {"stored": len(pipeline.kept), "findings": len(pipeline.findings),
+                "alerts": self._alert(pipeline.findings, source)}
+
+    # ================================================================================ confirmation
+    def confirm(self, event: dict) -> dict | None:
+        """The event as ActionTrail itself returns it (LookupEvents by EventId, near its claimed time,
+        in the regions the pull reads), or None when ActionTrail does not know it (yet)."""
+        event_id = event.get("eventId")
+        try:
+            at = parse_iso(str(event.get("eventTime")))
+        except ValueError:
+            return None
+        if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
+            return None
+        for region in self.regions():
+            try:
+                for raw in self.gateways.trail.lookup_events(at - CONFIRM_MARGIN, at + CONFIRM_MARGIN, region=region,
+                                                             attributes=[("EventId", event_id)]):
+                    found, problem = normalize_event(raw)
+                    if problem is None and found["eventId"] == event_id:
+                        return found
+            except CloudError as error:  # cannot confirm now: it waits, the timer tries again
+                log.warning("could not confirm event %s in %s: %s", event_id[:64], region, error.code)
+        return None
+
+    def keep_pending(self, events: list[dict], now: datetime) -> None:
+        if len(events) > PENDING_PER_DELIVERY:
+            log.warning("%d unconfirmed pushed events: only %d kept for confirmation", len(events),
+                        PENDING_PER_DELIVERY)
+        for event in events[:PENDING_PER_DELIVERY]:
+            key = f"{PENDING}{hashlib.sha256(str(event.get('eventId')).encode('utf-8')).hexdigest()[:32]}.json"
+            self.gateways.store.put_json(key, {"event": event, "firstSeen": _iso(now)}, forbid_overwrite=True)
+
+    def retry_pending(self) -> dict:
+        """Confirm what waits under audit/pending/: confirmed events are processed like pushed ones;
+        what ActionTrail never confirmed within PENDING_MAX_AGE is dropped (it never alerts)."""
+        store, now = self.gateways.store, self.settings.now()
+        confirmed, dropped, waiting = [], 0, 0
+        for key in islice(store.iter_keys(PENDING), PENDING_PER_RUN):
+            item = store.get_json(key) or {}
+            event = item.get("event") if isinstance(item.get("event"), dict) else {}
+            found = self.confirm(event) if event else None
+            try:
+                first_seen = parse_iso(str(item.get("firstSeen")))
+            except ValueError:
+                first_seen = now - PENDING_MAX_AGE
+            if found is not None:
+                confirmed.append(found)
+            elif now - first_seen < PENDING_MAX_AGE:
+                waiting += 1
+                continue
+            else:
+                dropped += 1
+                log.warning("pushed event %s was never confirmed by ActionTrail: dropped",
+                            str(event.get("eventId"))[:64])
+            store.delete(key)
+        result = {"confirmed": len(confirmed), "dropped": dropped, "waiting": waiting}
+        if confirmed:
+            result.update(self._process(confirmed, "eb"))
         return result
 
     def _store(self, source: str, events: list[dict], findings: list) -> None:
@@ -134,6 +217,10 @@ class AccessAudit:
             result["outboxSent"] = self.notifier.drain_outbox()
         except CloudError as error:
             log.error("could not drain the DingTalk outbox: %s", error)
+        try:
+            result["pending"] = self.retry_pending()
+        except CloudError as error:  # retried by the next run
+            log.error("could not confirm pending pushed events: %s", error)
         views = load_views(self.gateways.store)
         state = self.store.checkpoint()
         pipeline = RecordingPipeline.for_settings(views, self.settings, self.config)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from shared.doctor import Check, Options, server_time
-from shared.doctor.bucket_policy import Probes, problems, recommended
+from shared.doctor.bucket_policy import control_problems
 from shared.errors import CloudError
 
 
@@ -37,20 +37,27 @@ def bucket_versioning(settings, gateways, options: Options) -> Check:
 
 
 def bucket_policy(settings, gateways, options: Options) -> Check:
-    approved = tuple(sorted(settings.guardrails.approved_uploaders or ()))
-    probes = Probes(settings.account_id, settings.bucket, options.service_role, approved)
-    text = gateways.store.bucket_policy()
-    found = problems(text, probes)
-    fix = ("apply `rolepact doctor --bucket-policy` (ossutil api put-bucket-policy) or add its statements to "
-           "the bucket policy; see docs/operations.md#the-bucket-policy")
+    from shared.uploaders import judge_lock, lock_policy
+
+    policy = gateways.store.get_bucket_policy()
+    found = control_problems(policy, account=settings.account_id, bucket=settings.bucket,
+                             service_role=options.service_role)
+    details = {}
+    approved = settings.guardrails.approved_uploaders
+    if approved is not None:
+        users = list(gateways.ram.iter_users())
+        lock = judge_lock(settings, policy, users)
+        found += list(lock.problems)
+        details["lock"] = lock_policy(settings, [uid for _, uid in users])
     if found:
-        return Check("bucket-policy", "fail", "; ".join(found), fix, {"recommended": recommended(probes)})
-    if text is None:
-        return Check("bucket-policy", "pass", "no bucket policy, and none needed: no approved uploaders are "
-                     "configured and nothing opens rolepact's prefixes")
-    scope = (f"only approved uploaders ({', '.join(approved)}) may write agreements/, no role session may; "
-             if approved else "")
-    return Check("bucket-policy", "pass", f"{scope}nothing but the service role is let write rolepact's prefixes")
+        fix = ("`rolepact bucket-policy` prints the statements that enforce the approved uploaders; merge them into "
+               "the bucket policy (ossutil api put-bucket-policy) and remove what opens rolepact's prefixes "
+               "(docs/operations.md#the-bucket-policy)")
+        return Check("bucket-policy", "fail", "; ".join(found), fix, details)
+    scope = (f"only the approved uploaders ({', '.join(sorted(approved))}) can write agreements/; " if approved
+             else "")
+    return Check("bucket-policy", "pass", f"{scope}nothing lets anyone but the service role write rolepact's "
+                 "prefixes, and nothing is public", details=details)
 
 
 def service_role_policy(settings, gateways, options: Options) -> Check:

@@ -95,6 +95,20 @@ class ObjectStore:
         return ObjectMeta(_etag(result.etag), _time(result.last_modified), int(result.content_length or 0),
                           result.content_type)
 
+    def get_bucket_policy(self) -> dict | None:
+        """The bucket's policy (GetBucketPolicy) as a JSON object; None when it has none or it is not JSON."""
+        try:
+            result = self._call("GetBucketPolicy", lambda: self._bucket.get_bucket_policy())
+        except CloudError as error:
+            if error.code == "NoSuchBucketPolicy":
+                return None
+            raise
+        try:
+            policy = json.loads(result.policy)
+        except (TypeError, ValueError):
+            return None
+        return policy if isinstance(policy, dict) else None
+
     def get_json(self, key: str) -> dict | None:
         data = self.get(key)
         return None if data is None else json.loads(data.decode("utf-8"))
@@ -122,15 +136,6 @@ class ObjectStore:
         result = self._call("GetBucketInfo", self._bucket.get_bucket_info)
         return {"name": result.name, "location": result.location, "owner": getattr(result.owner, "id", None),
                 "serverDate": result.headers.get("date")}
-
-    def bucket_policy(self) -> str | None:
-        """The bucket policy's JSON text, None without one."""
-        try:
-            return self._call("GetBucketPolicy", self._bucket.get_bucket_policy).policy
-        except CloudError as error:
-            if error.code == "NoSuchBucketPolicy":
-                return None
-            raise
 
     def versioning(self) -> str | None:
         """The bucket's versioning status ("Enabled", "Suspended", None if never enabled); read once."""

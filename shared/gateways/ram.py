@@ -82,6 +82,13 @@ class RamGateway:
                                   max_session_duration=int(row.get("MaxSessionDuration") or 3600),
                                   tags=_tags_of(row))
 
+    def iter_users(self) -> Iterator[tuple[str, str]]:
+        """(UserName, UserId) of every RAM user of the account (Marker paging)."""
+        request = self._models.ListUsersRequest(max_items=PAGE_SIZE)
+        for body in self._pages("ListUsers", "list_users", request):
+            for row in (body.get("Users") or {}).get("User") or []:
+                yield row.get("UserName", ""), str(row.get("UserId", ""))
+
     # -- policies: reads -------------------------------------------------------------------------------
 
     def list_policies(self, policy_type: str | None = "Custom", tag: TagFilter = None) -> list[PolicySummary]:

@@ -93,8 +93,9 @@ def test_a_long_report_is_split_into_messages_dingtalk_takes(stage, clock):
                                       "DescribeInstances", read=True, at=T0 - timedelta(minutes=30, seconds=m)),
                    deliver=False)
     tick(stage, clock, T0 + timedelta(minutes=15))
-    [alert] = alerts(stage)  # 120 findings, 120 incidents (20 people x 6 agreements): one coalesced message
-    assert "high-severity incidents" in alert["title"] and "… and 90 more incidents" in alert["text"]
+    [alert] = alerts(stage)  # 120 findings (20 sessions x 6 agreements), one incident per agreement: one message
+    assert "6 high-severity incidents" in alert["title"]
+    assert alert["text"].count("20 sessions: intruder-00, intruder-01") == 6
 
     tick(stage, clock, next_digest_time(T0))
     parts = digests(stage)

@@ -1,16 +1,18 @@
 """What `rolepact doctor`'s bucket-policy check relies on: OSS evaluates a bucket policy with RAM
 policies and an explicit Deny in either wins [D help/en/oss/user-guide/authentication,
 …/oss-bucket-policy]; role sessions are named `arn:sts::<uid>:assumed-role/<role>/<session>`
-[D help/zh/oss/bucket-policy-settings-faq]. The recommended policy (`rolepact doctor
---bucket-policy`) must stop a role session with full OSS rights from writing agreements/ while an
-approved uploader still can. Undocumented, observed: whether an account UID principal also names
-that account's RAM users, and whether a bucket policy binds RAM users of the owner's own account.
+[D help/zh/oss/bucket-policy-settings-faq]. The approved-uploaders lock (`rolepact bucket-policy`,
+shared/uploaders.py) must stop a role session and an unapproved RAM user, both with full OSS
+rights, from writing agreements/ while an approved uploader still can (a field report [3P] doubted
+that a bucket policy binds RAM users of the owner's own account: observed here). Undocumented,
+observed: whether an account UID principal also names that account's RAM users.
 """
 from __future__ import annotations
 
 import json
 
-from shared.doctor.bucket_policy import Probes, recommended
+from shared.settings import Guardrails, Settings
+from shared.uploaders import lock_policy
 
 from .conformance_kit import assume_role, error_code, trust_policy
 
@@ -34,26 +36,33 @@ def _write(identity, bucket_name: str, key: str):
 
 def test_the_recommended_policy_keeps_role_sessions_out_of_agreements(owner, build, observe, wait):
     bucket = build.bucket(owner, "bp")
-    uploader = build.user(owner, "uploader")  # no RAM permission at all: the bucket policy grants it
+    uploader = build.user(owner, "uploader", "AliyunOSSFullAccess")
     session_role = build.role(owner, "ops", trust_policy(f"acs:ram::{owner.account_id}:root"),
                               system_policies=("AliyunOSSFullAccess",))
     caller = build.user(owner, "caller", "AliyunSTSAssumeRoleAccess")
+    mallory = build.user(owner, "mallory", "AliyunOSSFullAccess")
     session, _ = wait(lambda: assume_role(caller, f"acs:ram::{owner.account_id}:role/{session_role}", "ops"),
                       what="AssumeRole")
     wait(lambda: _write(session, bucket.bucket_name, "agreements/before.json") == "allowed",
          what="the session writing agreements/ before the policy")
 
-    policy = recommended(Probes(owner.account_id, bucket.bucket_name, "rolepact-fc-role",
-                                (_user_id(owner, uploader),)))
-    bucket.put_bucket_policy(json.dumps(policy))
+    approved = _user_id(owner, uploader)
+    settings = Settings(account_id=owner.account_id, bucket=bucket.bucket_name,
+                        guardrails=Guardrails(approved_uploaders=frozenset({approved})))
+    bucket.put_bucket_policy(json.dumps(lock_policy(settings, [approved, _user_id(owner, caller),
+                                                               _user_id(owner, mallory)])))
     denied, seconds = wait(lambda: _write(session, bucket.bucket_name, "agreements/x.json") == "AccessDenied",
                            what="the role session denied agreements/")
     observe("a role session with AliyunOSSFullAccess writing agreements/ under the policy", "AccessDenied", SOURCE)
     observe("bucket policy in effect after (s)", round(seconds, 1), SOURCE)
     assert _write(session, bucket.bucket_name, "reports/x.json") == "allowed"  # only agreements/ is closed
+    unapproved = _write(mallory, bucket.bucket_name, "agreements/m.json")
+    observe("an unapproved RAM user of the owner account with AliyunOSSFullAccess, denied by UID", unapproved,
+            SOURCE + "; [3P] field report doubts it")
+    assert unapproved == "AccessDenied"
     wait(lambda: _write(uploader, bucket.bucket_name, "agreements/up.json") == "allowed",
                       what="the approved uploader writing agreements/")
-    observe("an approved uploader without RAM permissions writing agreements/", "allowed", SOURCE)
+    observe("an approved uploader (AliyunOSSFullAccess) writing agreements/ under the lock", "allowed", SOURCE)
     observe("the owner's administrator writing agreements/", _write(owner, bucket.bucket_name, "agreements/o.json"),
             SOURCE)
 

@@ -20,10 +20,11 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi.models import Config
 
 from fakecloud.server import ServerProcess
-from shared.doctor.bucket_policy import Probes, recommended
 from shared.local.policies import SERVICE_ROLE_POLICY, fill
 from shared.local.stage import FC_TRUST
 from shared.local.wiring import load
+from shared.settings import Guardrails, Settings
+from shared.uploaders import lock_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 A, B = "1234567890123456", "1345678901234567"
@@ -67,7 +68,8 @@ def deploy(server) -> dict:
     client = ram(server)
     client.create_user(ram_models.CreateUserRequest(user_name="uploader"))
     approved = uploader_id(server)
-    bucket(server).put_bucket_policy(json.dumps(recommended(Probes(A, BUCKET, ROLE, (approved,)))))
+    settings = Settings(account_id=A, bucket=BUCKET, guardrails=Guardrails(approved_uploaders=frozenset({approved})))
+    bucket(server).put_bucket_policy(json.dumps(lock_policy(settings, [approved])))
     client.create_role(ram_models.CreateRoleRequest(role_name=ROLE, assume_role_policy_document=json.dumps(FC_TRUST)))
     wiring = load(ROOT / "s.yaml", {**ENV, "ROLEPACT_DINGTALK_WEBHOOK": "", "ROLEPACT_DINGTALK_SECRET": ""})
     client.create_policy(ram_models.CreatePolicyRequest(policy_name="rolepact-fc-policy", policy_document=json.dumps(
@@ -143,6 +145,11 @@ def test_a_versioned_bucket_fails(server):
 
 @pytest.mark.parametrize("policy, expected", [
     (None, "no bucket policy"),
+    ({"Version": "1", "Statement": [{"Effect": "Deny", "Action": ["oss:PutObject", "oss:DeleteObject",
+                                                                  "oss:DeleteObjectVersion"],
+                                     "Principal": ["arn:sts::*:*/*/*"],
+                                     "Resource": [f"acs:oss:*:{A}:{BUCKET}/agreements/*"],
+                                     "Condition": {"Bool": {"acs:SecureTransport": "true"}}}]}, "role sessions"),
     ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["oss:GetObject"], "Principal": ["*"],
                                      "Resource": [f"acs:oss:*:{A}:{BUCKET}/reports/*"]}]}, "Principal '*'"),
     ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["oss:PutObject"], "Principal": ["27000000000000001"],
@@ -159,16 +166,21 @@ def test_a_bucket_policy_that_does_not_protect_rolepact_fails(server, policy, ex
             bucket(server).put_bucket_policy(json.dumps(policy))
         code, checks = doctor(server)
         assert checks["bucket-policy"]["status"] == "fail" and expected in checks["bucket-policy"]["summary"]
-        assert checks["bucket-policy"]["details"]["recommended"]["Statement"][0]["Principal"] == ["arn:sts::*:*/*/*"]
-        assert code == 1
+        assert ["arn:sts::*:*/*/*"] in [s["Principal"] for s in checks["bucket-policy"]["details"]["lock"]["Statement"]]
+        assert "rolepact bucket-policy" in checks["bucket-policy"]["fix"] and code == 1
     finally:
         bucket(server).put_bucket_policy(good)
 
 
-def test_an_unapproved_writer_in_the_bucket_policy_fails(server):
-    _, checks = doctor(server, ROLEPACT_APPROVED_UPLOADERS="28000000000000009")
+def test_a_ram_user_the_lock_does_not_deny_fails(server):
+    _, checks = doctor(server, ROLEPACT_APPROVED_UPLOADERS=A)  # "uploader" is no longer approved, yet not denied
     assert checks["bucket-policy"]["status"] == "fail"
-    assert "not approved uploaders" in checks["bucket-policy"]["summary"]
+    assert "RAM user uploader" in checks["bucket-policy"]["summary"]
+
+
+def test_without_approved_uploaders_only_rolepacts_prefixes_are_checked(server):
+    _, checks = doctor(server, ROLEPACT_APPROVED_UPLOADERS="")
+    assert checks["bucket-policy"]["status"] == "pass" and "lock" not in checks["bucket-policy"]["details"]
 
 
 def test_the_service_role_with_more_than_its_policy_fails(server):
@@ -241,15 +253,3 @@ def test_without_credentials_doctor_exits_2(server):
     done = subprocess.run([sys.executable, "-m", "shared.cli", "doctor"], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "rolepact doctor:" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_doctor_prints_the_recommended_bucket_policy(server):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ROLEPACT_", "ALIBABA_CLOUD_"))}
-    environment.update(ENV, ROLEPACT_APPROVED_UPLOADERS="27000000000000001,27000000000000002",
-                       ALIBABA_CLOUD_ACCESS_KEY_ID=KEY, ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET)
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "doctor", "--bucket-policy"], cwd=ROOT,
-                          env=environment, capture_output=True, text=True, timeout=60)
-    policy = json.loads(done.stdout)
-    assert done.returncode == 0
-    assert policy["Statement"][1]["Principal"] == ["27000000000000001", "27000000000000002"]
-    assert policy["Statement"][0]["Resource"] == [f"acs:oss:*:{A}:{BUCKET}/agreements/*"]

@@ -65,6 +65,17 @@ def run_every_flow(cloud, clock, fc_api: str) -> None:
     stage.upload("agreements/bad.json", b'{"apiVersion": "rolepact/v1"}')
     for n in range(3):
         stage.upload(f"agreements/bulk-{n}.json", agreement(f"bulk-{n}", f"bulk-role-{n}", expires))
+    # approved uploaders: intake checks the bucket policy that enforces them (GetBucketPolicy, ListUsers)
+    from shared.uploaders import lock_policy
+
+    stage.oss().put_bucket_policy(json.dumps(lock_policy(stage.settings, [])))
+    stage.settings = dataclasses.replace(stage.settings, guardrails=dataclasses.replace(
+        stage.settings.guardrails, approved_uploaders=frozenset({stage.owner_id})))
+    reset_settings(stage.settings)
+    stage.upload("agreements/approved.json", agreement("approved", "approved-role", expires))
+    stage.settings = dataclasses.replace(stage.settings, guardrails=dataclasses.replace(
+        stage.settings.guardrails, approved_uploaders=None))
+    reset_settings(stage.settings)
     # a human strips the ownership tags: the auditor (fix mode) puts them back
     ram = RamClient(Config(access_key_id=stage.owner.access_key_id, access_key_secret=stage.owner.access_key_secret,
                            region_id=stage.region))

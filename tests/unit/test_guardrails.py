@@ -217,7 +217,8 @@ def test_wildcard_matching_cannot_be_made_to_backtrack_for_long():
 
 
 
-@pytest.mark.parametrize("name", ["rolepact-fc-role", "Rolepact-anything", "AliyunServiceRoleForECS"])
-def test_reserved_role_names_are_refused(name):
-    problems = check(replace(SEED, role_name=name))
-    assert [p.path for p in problems] == ["role.name"] and "reserved" in problems[0].message
+def test_start_far_ahead_is_refused_for_a_new_revision_only():
+    ahead = replace(SEED, starts_at=NOW + timedelta(days=367), expires_at=NOW + timedelta(days=400))
+    problems = check(ahead)
+    assert [p.path for p in problems] == ["startsAt"] and "ROLEPACT_MAX_AGREEMENT_DAYS" in problems[0].message
+    assert not check(ahead, is_new_revision=False)
