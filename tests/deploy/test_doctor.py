@@ -253,3 +253,40 @@ def test_without_credentials_doctor_exits_2(server):
     done = subprocess.run([sys.executable, "-m", "shared.cli", "doctor"], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "rolepact doctor:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_fc3_deployment_is_checked_through_the_fc3_api(tmp_path):
+    """FC 3.0 (deploy/fc3/s.yaml, ROLEPACT_FC_API=fc3): functions have no service, one role each;
+    the same checks read them through the FC gateway's 3.0 client."""
+    from alibabacloud_fc20230330 import models as fc3_models
+    from alibabacloud_fc20230330.client import Client as Fc3Client
+
+    with ServerProcess([f"{A}:company-a:{KEY}:{SECRET}"]) as fc3:
+        bucket(fc3).create_bucket()
+        environ = {**ENV, "ROLEPACT_FC_API": "fc3", "ROLEPACT_DINGTALK_WEBHOOK": "-", "ROLEPACT_DINGTALK_SECRET": "-"}
+        wiring = load(ROOT / "deploy" / "fc3" / "s.yaml", environ)
+        client = ram(fc3)
+        client.create_role(ram_models.CreateRoleRequest(role_name=ROLE,
+                                                        assume_role_policy_document=json.dumps(FC_TRUST)))
+        client.create_policy(ram_models.CreatePolicyRequest(policy_name="rolepact-fc-policy",
+                                                            policy_document=json.dumps(fill(SERVICE_ROLE_POLICY, wiring))))
+        client.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(policy_type="Custom", role_name=ROLE,
+                                                                          policy_name="rolepact-fc-policy"))
+        functions = Fc3Client(config(fc3))
+        for function in wiring.functions:
+            functions.create_function(fc3_models.CreateFunctionRequest(body=fc3_models.CreateFunctionInput(
+                function_name=function.name, runtime=function.runtime, handler=function.handler, role=function.role)))
+            for trigger in function.triggers:
+                functions.create_trigger(function.name, fc3_models.CreateTriggerRequest(body=fc3_models.CreateTriggerInput(
+                    trigger_name=trigger["name"], trigger_type=trigger["type"],
+                    trigger_config=json.dumps(trigger["config"]), source_arn=trigger.get("sourceArn"),
+                    invocation_role=trigger.get("role"))))
+        fc3.deployment = {"approved": "", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=unused"}
+        args = ("--deployment", str(ROOT / "deploy" / "fc3" / "s.yaml"))
+        _, checks = doctor(fc3, *args, ROLEPACT_FC_API="fc3")
+        assert checks["triggers"]["status"] == "pass", checks["triggers"]
+        assert checks["service-role-policy"]["status"] == "pass", checks["service-role-policy"]
+        functions.delete_trigger("rolepact-access-audit", "actiontrail-events")
+        _, checks = doctor(fc3, *args, ROLEPACT_FC_API="fc3")
+        assert checks["triggers"]["status"] == "fail"
+        assert checks["triggers"]["details"]["missing"] == ["rolepact-access-audit/actiontrail-events"]
