@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 
 from shared.audit.alerts import send_alerts
-from shared.audit.config import audit_config
+from shared.audit.config import STS_LINK_CAP, audit_config
 from shared.audit.normalize import bad, normalize_event, parse_payload
 from shared.audit.recorder import RecordingPipeline
 from shared.audit.report import build_report, render_markdown
@@ -48,9 +48,9 @@ from shared.audit.storage import REPORTS, AuditStore, parse_iso
 from shared.audit.views import load_views
 from shared.errors import CloudError
 from shared.log import get_logger
-from shared.notify import Notice, Notifier
+from shared.notify import Notice, Notifier, md_code
 from shared.records import Records
-from shared.rightsize.renewal import digest_section
+from shared.rightsize.renewal import digest_lines, section_of
 
 log = get_logger("audit")
 RETENTION = timedelta(days=90)  # ActionTrail keeps events this long
@@ -344,11 +344,39 @@ class AccessAudit:
         stamp = end.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         key = f"{REPORTS}digest/{stamp}.md"
         title = digest_title(start, end)
-        text = render_markdown(report.data, title=title,
-                               appendix=digest_section(self.settings, self.gateways, self.records, views))
+        rightsize = digest_lines(self.settings, self.gateways, self.records, views)
+        link = self.save_page(report.data, f"{REPORTS}digest/{stamp}.html",
+                              {agreement_id: plain for agreement_id, (_, plain) in rightsize.items()})
+        text = render_markdown(report.data, title=title, link=link, appendix=section_of(rightsize))
         self.store.put_report(key, text, report.data)  # saved before it is sent: a failed send loses nothing
         status = self.notifier.send(Notice(DIGEST_NOTICES, f"digest:{stamp}", title, text))
         log.info("access digest %s: %s", key, status)
         return {"sent": status in ("sent", "queued"), "status": status, "report": key, "since": _iso(start),
                 "until": _iso(end), "agreements": report.data["totals"]["agreements"],
                 "events": report.data["totals"]["events"]}
+
+    def save_page(self, data: dict, key: str, rightsize: dict[str, str] | None = None) -> str:
+        """Render and save the digest's HTML page; returns the message's paragraph that links to it.
+
+        The link is presigned for `report_link_lifetime`, capped at STS_LINK_CAP when signed with
+        temporary credentials (always, on FC), so the expiry it states is the real one. A page that
+        cannot be made never holds back the digest: the paragraph then says so.
+        """
+        from shared.audit.html import render_html
+
+        try:
+            self.store.put_page(key, render_html(data, title="rolepact access audit digest", rightsize=rightsize))
+        except CloudError as error:
+            log.error("digest page %s not saved: %s", key, error)
+            return f"HTML report not saved this time ({md_code(error.code)}): `rolepact report --html FILE` makes it."
+        except Exception:  # noqa: BLE001 - a rendering bug must not cost the digest
+            log.exception("digest page %s could not be rendered", key)
+            return "HTML report not available this time: `rolepact report --html FILE` makes it."
+        lifetime = self.config.report_link_lifetime
+        if self.gateways.store.temporary_credentials:
+            lifetime = min(lifetime, STS_LINK_CAP)
+        url = self.gateways.store.presigned_get_url(key, int(lifetime.total_seconds()))
+        expires = (self.settings.now() + lifetime).astimezone(timezone.utc)
+        log.info("digest page %s saved; link valid until %s", key, _iso(expires))  # never the URL itself
+        return (f"**[Open the HTML report (charts)]({url})** — link valid until {expires:%Y-%m-%d %H:%M} UTC; "
+                f"after that the page stays in the bucket at `{md_code(key)}`.")

@@ -3,7 +3,7 @@
     audit/events/dt=<YYYY-MM-DD>/<source>-<HHMMSS>-<sha>.jsonl.gz     normalized events, by event day
     audit/findings/dt=<YYYY-MM-DD>/<source>-<HHMMSS>-<sha>.jsonl.gz   findings of those events, by event day
     audit/malformed/dt=<YYYY-MM-DD>/<source>-<HHMMSS>-<sha>.jsonl.gz  what could not be read, by arrival day
-    reports/digest/<UTC stamp>.md and .json                            daily digests, saved before sending
+    reports/digest/<UTC stamp>.md, .json and .html                     daily digests, saved before sending
     reports/alerts/dt=<YYYY-MM-DD>/<HHMMSS>-<sha>.md                  immediate alerts, saved before sending
     state/audit-checkpoint.json                                        the pull checkpoint and the last digest
     state/audit-alerts/<YYYY-MM-DD>/<incident>                         an incident was alerted (once-only marker)
@@ -117,6 +117,10 @@ class AuditStore:
         self.store.put(key, text.encode("utf-8"), content_type="text/markdown; charset=utf-8")
         if data is not None:
             self.store.put_json(key.rsplit(".", 1)[0] + ".json", data)
+
+    def put_page(self, key: str, page: str) -> None:
+        """A self-contained HTML report page (opened through a presigned link, or downloaded)."""
+        self.store.put(key, page.encode("utf-8"), content_type="text/html; charset=utf-8")
 
     # -- reads --------------------------------------------------------------------------------------
     def _objects(self, prefix: str, days: list[str]) -> Iterator[bytes]:

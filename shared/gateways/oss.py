@@ -53,6 +53,8 @@ class ObjectStore:
             auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
         endpoint = endpoint_url(settings.endpoints.oss, f"https://oss-{settings.region}.aliyuncs.com",
                                 settings.endpoints.protocol)
+        self._auth, self._endpoint = auth, endpoint
+        self.temporary_credentials = bool(creds.security_token)  # STS: presigned URLs die with the token
         self._bucket = oss2.Bucket(auth, endpoint, self.bucket_name, connect_timeout=CONNECT_TIMEOUT,
                                    session=oss2.Session())  # one connection pool for this gateway
         self._versioning: str | None = None  # read once, by the first marker write or ensure_unversioned()
@@ -149,6 +151,19 @@ class ObjectStore:
         status = self.versioning()
         if status in ("Enabled", "Suspended"):
             raise BucketVersioned(self.bucket_name, status)
+    def presigned_get_url(self, key: str, seconds: int) -> str:
+        """A URL that lets whoever holds it GET `key` for `seconds` (computed here: no request is made).
+
+        Signed on the public endpoint: FC reaches OSS through `oss-<region>-internal`, which the people
+        who open the link cannot reach (the V1 signature does not cover the host). With STS
+        credentials the URL carries the security token and stops working when the token expires,
+        whatever `seconds` says (docs/access-audit.md, "The HTML report").
+        """
+        import oss2
+
+        endpoint = self._endpoint.replace("-internal.aliyuncs.com", ".aliyuncs.com")
+        signer = oss2.Bucket(self._auth, endpoint, self.bucket_name)
+        return signer.sign_url("GET", key, int(seconds), slash_safe=True)
 
     # -- writes --------------------------------------------------------------------------------------
 

@@ -146,9 +146,11 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout, deploy
             desk.onboard_alice(pack.get("partnerPolicy") or {})
             timeline.step(now(), "company-b onboards Alice with the pack's least-privilege policy",
                           f"sts:AssumeRole on {pack.get('roleArn')} only; ExternalId {pack.get('externalId')}")
-            _, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
-            timeline.expect(now(), "Alice tries before startsAt: RAM refuses", error == "NoPermission",
-                            f"AssumeRole -> {error}")
+            early, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
+            if early is not None:  # the trust policy names no window by default: the guard policy denies
+                _, error = desk.describe_and_stop(early, instance)
+            timeline.expect(now(), "Alice tries before startsAt: RAM refuses",
+                            error in ("NoPermission", "Forbidden.RAM"), f"-> {error}")
 
             clock.move_to(starts + timedelta(minutes=1))
             stage.tick()
@@ -213,6 +215,10 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout, deploy
                             bool(alerts) and "activity-after-end" in digest,
                             "\n".join(alerts) + "\n" + _excerpt(digest, ("**high**",)))
             _write_outputs(out_dir, stage, timeline)
+            page = _write_report(out_dir / "report.html", stage, begin, now())
+            timeline.expect(now(), "the seed's HTML access report, with its chart, is written",
+                            f'data-agreement="{agreement_id}"' in page and "activity-after-end" in page
+                            and 'id="chart-a1"' in page, _shown(out_dir / "report.html"))
             timeline.step(now(), "outputs written", str(out_dir))
     finally:
         reset_settings(None)
@@ -256,6 +262,24 @@ def _objects(stage, prefix: str) -> list[str]:
     import oss2
 
     return sorted(o.key for o in oss2.ObjectIterator(stage.oss(), prefix=prefix))
+
+
+def _write_report(path: Path, stage, since: datetime, until: datetime) -> str:
+    """The access report of the whole run as one HTML page (what `rolepact report --html` writes)."""
+    import dataclasses
+
+    from shared.audit.cli_report import stored_report
+    from shared.audit.config import AuditConfig
+    from shared.audit.html import render_html
+    from shared.gateways import Gateways
+    from shared.settings import Credentials
+
+    owner = Credentials(stage.owner.access_key_id, stage.owner.access_key_secret)
+    settings = dataclasses.replace(stage.settings, credentials=owner)
+    report = stored_report(Gateways.connect(settings), settings, AuditConfig(), since, until)
+    page = render_html(report.data, title="rolepact access audit — the seed, end to end")
+    path.write_text(page, "utf-8")
+    return page
 
 
 def _write_outputs(out_dir: Path, stage, timeline: Timeline) -> None:

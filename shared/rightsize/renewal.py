@@ -28,20 +28,26 @@ from shared.rightsize.usage import load_usage
 log = get_logger("rightsize.renewal")
 
 
-def line_of(analysis, key: str | None) -> str:
-    """`used 2 of 382 actions of …; proposal: `proposals/<id>.json``."""
-    text = md_text(analysis.summary())
+def _plain(text) -> str:
+    return str(text)
+
+
+def line_of(analysis, key: str | None, *, markdown: bool = True) -> str:
+    """`used 2 of 382 actions of …; proposal: `proposals/<id>.json`` (plain text for the HTML report)."""
+    text_of, code = (md_text, lambda t: f"`{md_code(t)}`") if markdown else (_plain, _plain)
+    text = text_of(analysis.summary())
     if key is None:
         return f"{text}; nothing to propose (no grant is proposed without recorded use)"
-    text = f"{text}; proposal: `{md_code(key)}`"
+    text = f"{text}; proposal: {code(key)}"
     if analysis.proposal.problems:
-        text += f" (refused by the guardrails as it stands: {md_text(analysis.proposal.problems[0])})"
+        text += f" (refused by the guardrails as it stands: {text_of(analysis.proposal.problems[0])})"
     return text
 
 
-def _unavailable(agreement_id: str, error: Exception) -> str:
+def _unavailable(agreement_id: str, error: Exception, *, markdown: bool = True) -> str:
     code = getattr(error, "code", type(error).__name__)
-    return f"right-size not available this time ({md_code(code)}); run `rolepact rightsize {md_code(agreement_id)}`"
+    bare, quote = (md_code, lambda t: f"`{md_code(t)}`") if markdown else (_plain, _plain)
+    return f"right-size not available this time ({bare(code)}); run {quote(f'rolepact rightsize {agreement_id}')}"
 
 
 def notice_note(settings, gateways, records, agreement, notice_id: str, earlier_notice_ids) -> str:
@@ -72,8 +78,9 @@ def at_renewal(view, offsets, now_iso: str) -> bool:
     return first_notice.strftime("%Y-%m-%dT%H:%M:%SZ") <= now_iso < view.ends_at
 
 
-def digest_section(settings, gateways, records, views) -> str:
-    """The digest's "Right-size at renewal" block: one line per agreement at renewal ('' if none)."""
+def digest_lines(settings, gateways, records, views) -> dict[str, tuple[str, str]]:
+    """agreement id -> (Markdown line, plain-text line) for every agreement at renewal; the proposals
+    are written once here, and both the DingTalk digest and its HTML page show the lines."""
     from shared.audit.storage import AuditStore
     from shared.documents import iso
     from shared.reconcile import _applied_agreement
@@ -81,8 +88,7 @@ def digest_section(settings, gateways, records, views) -> str:
     now = settings.now()
     due = [v for v in views if at_renewal(v, settings.notice_offsets, iso(now))]
     if not due:
-        return ""
-    lines = []
+        return {}
     try:
         found = [(records.status(v.agreement_id) or {}) for v in due]
         agreements = [(_applied_agreement(s), s) for s in found]
@@ -92,15 +98,26 @@ def digest_section(settings, gateways, records, views) -> str:
                            now, starts=starts)
     except Exception as error:  # noqa: BLE001 - the digest goes out whatever happens here
         log.exception("right-size for the digest failed")
-        return "#### Right-size at renewal\n" + "\n".join(f"- `{md_code(v.agreement_id)}`: "
-                                                          f"{_unavailable(v.agreement_id, error)}" for v in due)
+        return {v.agreement_id: (_unavailable(v.agreement_id, error),
+                                 _unavailable(v.agreement_id, error, markdown=False)) for v in due}
+    lines = {}
     for agreement, status in agreements:
         try:
             analysis = analyse(agreement, status, settings=settings, gateways=gateways,
                                usage=usage[agreement.agreement_id])
-            line = line_of(analysis, write_proposal(gateways.store, analysis))
+            key = write_proposal(gateways.store, analysis)
+            lines[agreement.agreement_id] = (line_of(analysis, key), line_of(analysis, key, markdown=False))
         except Exception as error:  # noqa: BLE001
             log.exception("right-size of %s for the digest failed", agreement.agreement_id)
-            line = _unavailable(agreement.agreement_id, error)
-        lines.append(f"- `{md_code(agreement.agreement_id)}`: {line}")
-    return "#### Right-size at renewal\n" + "\n".join(lines)
+            lines[agreement.agreement_id] = (_unavailable(agreement.agreement_id, error),
+                                             _unavailable(agreement.agreement_id, error, markdown=False))
+    return lines
+
+
+def section_of(lines: dict[str, tuple[str, str]]) -> str:
+    """The digest's "Right-size at renewal" block ('' if no agreement is at renewal)."""
+    if not lines:
+        return ""
+    return "#### Right-size at renewal\n" + "\n".join(f"- `{md_code(agreement_id)}`: {markdown}"
+                                                      for agreement_id, (markdown, _) in lines.items())
+

@@ -10,7 +10,7 @@ SOURCE = "help/en/eventbridge/user-guide/actiontrail-events"
 PATTERN = {"type": [{"suffix": ":ActionTrail:ApiCall"}, {"suffix": ":ActionTrail:ConsoleOperation"}]}
 
 
-def test_actiontrail_write_events_reach_an_eventbridge_trigger(owner, build, observe, wait):
+def test_actiontrail_write_events_reach_an_eventbridge_trigger(owner, build, observe, wait, fake):
     import oss2
 
     bucket = build.sink(owner, "eb")
@@ -18,8 +18,12 @@ def test_actiontrail_write_events_reach_an_eventbridge_trigger(owner, build, obs
     build.trigger(owner, sink, "actiontrail", "eventbridge", {
         "triggerEnable": True, "asyncInvocationType": True, "eventSourceConfig": {"eventSourceType": "Default"},
         "eventRuleFilterPattern": json.dumps(PATTERN)})
+    from alibabacloud_ram20150501 import models
+
+    owner.ram.get_account_alias()  # a RAM read event, before the write
     marker = build.policy(owner, "marker", {"Version": "1", "Statement": [
         {"Effect": "Allow", "Action": "ram:GetRole", "Resource": "acs:ram:*:*:role/none"}]})  # a RAM write event
+    owner.ram.get_policy(models.GetPolicyRequest(policy_type="Custom", policy_name=marker))  # another read
 
     def delivered():
         found = []
@@ -37,3 +41,11 @@ def test_actiontrail_write_events_reach_an_eventbridge_trigger(owner, build, obs
     observe("bus region of RAM's global event", envelope.get("aliyunregionid"), SOURCE + " [?]")
     assert envelope["type"].endswith(":ActionTrail:ApiCall")
     assert envelope["data"]["userIdentity"]["accountId"] == owner.account_id
+    names = set()
+    for item in oss2.ObjectIteratorV2(bucket, prefix="sink/"):
+        names.add((json.loads(bucket.get_object(item.key).read()).get("data") or {}).get("eventName"))
+    reads = sorted(names & {"GetAccountAlias", "GetPolicy"})
+    observe("RAM read events delivered by the time the write arrived", reads,
+            "help/en/eventbridge/user-guide/actiontrail-events (write events only)")
+    if fake is not None:
+        assert reads == []  # the fake's reading of the doc (trail.publish_reads = False)

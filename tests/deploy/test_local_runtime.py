@@ -30,6 +30,10 @@ def test_the_main_job_plays_the_seed_and_exits_0(tmp_path):
     titles = sorted(p.name for p in (out / "dingtalk").iterdir())
     assert any("granted" in t for t in titles) and any("expired" in t for t in titles)
     assert list((out / "reports" / "digest").glob("*.md"))
+    assert len(list((out / "reports" / "digest").glob("*.html"))) == len(list((out / "reports" / "digest").glob("*.md")))
+    page = (out / "report.html").read_text("utf-8")  # issue 15: the seed's report, the whole run
+    assert page.startswith("<!DOCTYPE html>") and 'data-agreement="company-b-ecs-admin"' in page
+    assert "activity-after-end" in page and 'id="chart-a1"' in page and "<script" not in page
     proposal = json.loads((out / "proposals" / "company-b-ecs-admin.json").read_text())  # issue 14
     assert [p["type"] for p in proposal["policies"]] == ["Custom"]
     status = json.loads((out / "status" / "company-b-ecs-admin.json").read_text())
