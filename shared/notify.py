@@ -68,6 +68,19 @@ def md_code(text) -> str:
     return " ".join(str(text).splitlines()).replace("`", "'").replace("](", "] (").replace("<", "‹")
 
 
+# Where a notice's one live link goes. defang() breaks every link in a message, rolepact's own
+# included; the only link that survives is the notice's `link`, put in at this slot after defang(),
+# and only when its URL is a presigned URL of this deployment's own `reports/` (checked at the sink,
+# since outbox messages wait in the bucket). Slots an input smuggled in are removed.
+LINK_SLOT = "\u2063rolepact-link\u2063"
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
 @dataclass(frozen=True)
 class Notice:
     agreement_id: str | None
@@ -75,6 +88,7 @@ class Notice:
     title: str
     text: str  # DingTalk markdown
     urgent: bool = False  # the kill switch: sent before anything waiting in the outbox
+    link: Link | None = None  # shown live at LINK_SLOT in `text`, if the sink can verify it
 
 
 def wire_bytes(text: str) -> int:
@@ -210,6 +224,8 @@ class Notifier:
             for index, part in enumerate(parts):
                 part_title = title if len(parts) == 1 else f"{title} ({index + 1}/{len(parts)})"
                 message = {"title": part_title, "text": part, "agreementId": notice.agreement_id}
+                if notice.link and LINK_SLOT in part:
+                    message["link"] = {"label": notice.link.label, "url": notice.link.url}
                 if notice.urgent:
                     message["urgent"] = True
                 if status == "queued" or not self._deliver(message):
@@ -233,7 +249,7 @@ class Notifier:
         if self.budget.paused() or not self.budget.claim():  # locked out, over quota, or this minute's share spent
             return False
         try:
-            self.gateways.dingtalk.send_markdown(defang(message["title"]), defang(message["text"]))
+            self.gateways.dingtalk.send_markdown(defang(message["title"]), self._with_link(message))
             return True
         except CloudError as error:
             errcode = getattr(error, "errcode", None)
@@ -244,6 +260,20 @@ class Notifier:
                 log.error("DingTalk robot refused with %s; no sends until %s", errcode, until.isoformat())
             log.warning("DingTalk did not take the message (%s); kept in the outbox", error.code)
             return False
+
+    def _with_link(self, message: dict) -> str:
+        """The defanged text with the message's link made live at LINK_SLOT — only a link to this
+        deployment's own reports; any other slot (or an unverifiable link) becomes plain text."""
+        text = defang(message["text"])
+        link = message.get("link") if isinstance(message.get("link"), dict) else None
+        if link and LINK_SLOT in text:
+            url = str(link.get("url") or "")
+            label = re.sub(r"[\[\]<>`\\]", "", " ".join(str(link.get("label") or "link").split()))[:100]
+            if self.gateways.store.is_own_report_url(url):
+                text = text.replace(LINK_SLOT, f"[{label}]({url})", 1)
+            else:
+                log.warning("a message's link is not a presigned URL of this deployment's reports/; shown as text")
+        return text.replace(LINK_SLOT, "")
 
     @staticmethod
     def _fitting(message: dict) -> list[dict]:
