@@ -267,9 +267,10 @@ class Notifier:
         text = defang(message["text"])
         link = message.get("link") if isinstance(message.get("link"), dict) else None
         if link and LINK_SLOT in text:
-            url = str(link.get("url") or "")
-            label = re.sub(r"[\[\]<>`\\]", "", " ".join(str(link.get("label") or "link").split()))[:100]
-            if self.gateways.store.is_own_report_url(url):
+            # the label is text (defanged like the rest); the URL goes out signed by rolepact, or not live
+            label = defang(re.sub(r"[\[\]<>`\\]", "", " ".join(str(link.get("label") or "link").split()))[:100])
+            url = self.gateways.store.resigned_report_url(str(link.get("url") or ""), self.settings.now())
+            if url is not None:
                 text = text.replace(LINK_SLOT, f"[{label}]({url})", 1)
             else:
                 log.warning("a message's link is not a presigned URL of this deployment's reports/; shown as text")
