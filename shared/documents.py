@@ -105,9 +105,11 @@ def trust_policy_problems(agreement: Agreement, *, max_chars: int, extended: boo
     length = len(canonical(trust_policy(agreement, extended=extended)))
     if length <= max_chars:
         return []
-    return [Problem("partner.principals", f"make a trust policy of {length} characters; at most {max_chars} are "
-                                          f"allowed (ROLEPACT_MAX_TRUST_POLICY_CHARS): list fewer principals, "
-                                          f"use 'root', or a shorter conditions.externalId")]
+    return [Problem("partner.principals", f"with these principals and conditions the role's trust policy would be "
+                                          f"{length} characters; at most {max_chars} are allowed "
+                                          f"(ROLEPACT_MAX_TRUST_POLICY_CHARS): "
+                                          f"list fewer principals (or 'root' for the whole partner account), or "
+                                          f"a shorter conditions.externalId")]
 
 
 def closed_trust_policy(owner_account_id: str) -> dict:
