@@ -72,6 +72,7 @@ class Reconciler:
         self.notifier = notifier or Notifier(settings, gateways, self.records)
         self._system_policies: dict[str, object] = {}  # lower-cased name -> GetPolicy answer (or None)
         self._lock = None  # uploaders.LockCheck, read on first use
+        self._bans: dict | None = None  # the kill switches, listed once per invocation (timers' pre-check)
 
     # ======================================================================================== intake
     def handle_object(self, key: str, *, uploader: str | None = None, etag: str | None = None,
@@ -337,8 +338,14 @@ class Reconciler:
         return outcome
 
     # ======================================================================================== timers
-    def reconcile(self, agreement_id: str) -> Outcome:
-        """Converge the applied revision at the current time; send what is due."""
+    def reconcile(self, agreement_id: str, *, again: bool = True) -> Outcome:
+        """Converge the applied revision at the current time; send what is due.
+
+        A timer never grants what has ended meanwhile: a banned partner's or a deleted file's agreement
+        is ended instead (the kill switch or the deletion may be half-way, or its event lost). And since
+        an ending may run while this run writes RAM from the record it read first, a run that wrote
+        anything reads the record (and the ban, and the file) again afterwards: if the agreement ended
+        meanwhile it takes back what it wrote; if it was amended, it converges on the new revision."""
         status = self.records.status(agreement_id)
         applied = _applied_agreement(status)
         if applied is None or status.get("state") not in APPLIED_STATES:
@@ -346,6 +353,10 @@ class Reconciler:
                            status.get("state") if status else None)
         now = self.settings.now()
         target = target_for(applied, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
+        if not isinstance(target, EndedRole):
+            ends = self._ended_meanwhile(applied, status)
+            if ends:
+                return self.end(agreement_id, ends)
         broken = [] if isinstance(target, EndedRole) else self._breaks_guardrails(applied, now)
         if broken:  # never grant what intake would refuse; ending stays possible
             return self._refuse_recorded(agreement_id, status, applied, broken)
@@ -365,7 +376,14 @@ class Reconciler:
         state = "scheduled" if applied.starts_at and now < applied.starts_at else "active"
         became_active = status["state"] == "scheduled" and state == "active"
         if state != status["state"] or changed or status.get("failures"):
-            status = dict(status, state=state, updatedAt=iso(now), failures=None)
+            # about to write: the record read first may have ended or moved on meanwhile (and a RAM write
+            # may have given back what an ending took)
+            fresh = self.records.status(agreement_id)
+            ends = self._ended_meanwhile(applied, fresh, fresh=True) if changed and _same_revision(status, fresh) \
+                else None
+            if ends or not _same_revision(status, fresh):
+                return self._superseded_run(agreement_id, applied, fresh, ends, again=again, wrote=changed)
+            status = dict(fresh, state=state, updatedAt=iso(now), failures=None)
             self._append_history(status, converged.applied, now)
             self.records.put_status(agreement_id, status)
         if became_active:
@@ -376,6 +394,35 @@ class Reconciler:
         self._pre_expiry_notices(applied, now)
         return Outcome(applied.source_key, agreement_id, "applied" if changed else "unchanged", state,
                        [a.describe() for a in converged.applied])
+
+    def _ended_meanwhile(self, agreement: Agreement, status: dict | None, *, fresh: bool = False) -> str | None:
+        """Why an applied revision must end now although its record says live: "revoked" (its partner is
+        banned) or "deleted" (its file is gone); None if neither. `fresh`: read the bans again instead of
+        the invocation's first listing (the enforcer ends banned partners before it reconciles anything)."""
+        if fresh or self._bans is None:
+            self._bans = kill_switches(self.gateways.store)
+        if agreement.partner.account_id in self._bans:
+            return "revoked"
+        source = (status or {}).get("sourceKey")
+        if source and self.gateways.store.head(source) is None:
+            return "deleted"
+        return None
+
+    def _superseded_run(self, agreement_id: str, applied: Agreement, fresh: dict | None, ends: str | None, *,
+                        again: bool, wrote: bool) -> Outcome:
+        """This run converged a revision that, by the time it finished, had ended or been replaced: its record
+        is not written, and RAM is put to what the current record says."""
+        log.warning("agreement %s changed while a timer converged it (%s)", agreement_id,
+                    ends or (fresh or {}).get("state"), extra={"agreementId": agreement_id})
+        if fresh is not None and fresh.get("state") in APPLIED_STATES and _applied_agreement(fresh) is not None:
+            if ends:
+                return self.end(agreement_id, ends)
+            if again:
+                return self.reconcile(agreement_id, again=False)
+        elif wrote:  # ended meanwhile: take back what this run gave
+            self.executor.converge(ended_role(agreement_id, applied.role_name, applied.owner.account_id,
+                                              applied.on_expiry))
+        return Outcome(applied.source_key, agreement_id, "ignored", (fresh or {}).get("state"))
 
     def _breaks_guardrails(self, agreement: Agreement, now: datetime) -> list[Problem]:
         """A revision read back from a status record is checked again before it is granted, with
@@ -421,7 +468,23 @@ class Reconciler:
         except (CloudError, NotConverged) as error:
             self._count_failure(agreement_id, status, error)
             raise
-        return self._record_end(agreement_id, status, converged.applied, reason)
+        outcome = self._record_end(agreement_id, status, converged.applied, reason)
+        self._settle(target)
+        return outcome
+
+    def _settle(self, target: EndedRole) -> None:
+        """After an ending is recorded, look at RAM once more: a timer that read the record before it said
+        "ended" may have written the role back meanwhile (it reads the record again before it records, but
+        it may have done so just before this ending did). Level-triggered: usually two reads, no write."""
+        try:
+            late = self.executor.converge(target)
+        except (CloudError, NotConverged) as error:  # the auditor reports what is left (expired-present)
+            log.error("could not check %s after ending it: %s", target.role_name, error,
+                      extra={"agreementId": target.agreement_id})
+            return
+        if late.applied:
+            log.warning("removed what a concurrent run gave back after %s ended: %s", target.agreement_id,
+                        "; ".join(a.describe() for a in late.applied), extra={"agreementId": target.agreement_id})
 
     def _note_ending(self, agreement_id: str, status: dict):
         """Before an ending touches RAM, write down what it will remove: if the run dies half-way,
@@ -677,6 +740,12 @@ def sessions_to_cut(previous: Agreement | None, new: Agreement) -> list[str]:
         if removed:
             reasons.append(f"principals removed: {', '.join(removed)}")
     return reasons
+
+
+def _same_revision(before: dict | None, after: dict | None) -> bool:
+    """Whether `after` (read again) still records the live revision `before` recorded."""
+    return (before is not None and after is not None and after.get("state") in APPLIED_STATES
+            and after.get("digest") == before.get("digest") and after.get("revision") == before.get("revision"))
 
 
 def _applied_agreement(status: dict | None) -> Agreement | None:

@@ -1,0 +1,93 @@
+"""Red team: the kill switch under other spellings, half-way through an ending, and racing the timers.
+
+The owner drops `control/revoke-partner/<uid>` to end every agreement of a partner at once. The safe
+outcome of each attack: the partner's agreements end (and stay ended), or the owner is told at once
+that the object was not understood — never a ban that silently does nothing, and never a timer that
+gives back what the kill switch took.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from alibabacloud_ram20150501 import models as ram_models
+from test_review_races import once_on_write
+from timer_support import (B, T0, agreement, attached, clock, fake, get_role, provision, ram, stage,  # noqa: F401
+                           tick_at, titled, use_settings)
+
+from shared.documents import custom_policy_name
+
+EXPIRES = T0 + timedelta(days=30)
+CUSTOM = custom_policy_name("b-ecs", "ecs-restart-web")
+
+
+@pytest.mark.parametrize("key", [
+    f"Control/revoke-partner/{B}",          # the folder in another letter case (consoles keep what you type)
+    f"CONTROL/REVOKE-PARTNER/{B}",
+    f"control/revoke-partner/{B}-company-b",  # the uid, then a note
+    f"control/revoke-partner/{B} company-b.txt",
+    f"control/revoke-partner/{B}_2026-12-05",
+])
+def test_a_ban_in_another_spelling_ends_the_partners_agreements_and_refuses_new_ones(stage, clock, key):
+    provision(stage, agreement("b-ecs", expires=EXPIRES))
+    clock.move_to(T0 + timedelta(minutes=5))
+    stage.upload(key, b"{}")
+    tick_at(stage, clock, T0 + timedelta(minutes=6))
+    status = stage.status("b-ecs")
+    assert status["state"] == "ended" and status["ended"]["reason"] == "revoked", status.get("state")
+    assert get_role(stage, "b-ecs") is None
+    stage.upload("agreements/b-new.json", agreement("b-new", expires=EXPIRES))
+    assert stage.status("b-new")["state"] == "rejected"
+
+
+@pytest.mark.parametrize("key", [
+    "control/revoke-partner/company-b",      # an alias instead of the account id
+    "control/revoke-partner/134567890123456",  # a digit short (a typo)
+])
+def test_a_ban_rolepact_cannot_read_is_reported_at_once_not_ignored(stage, clock, key):
+    """rolepact cannot know which partner is meant, so it cannot end anything — but the owner believes the
+    partner is out: an urgent notice must say that the object bans nobody."""
+    provision(stage, agreement("b-ecs", expires=EXPIRES))
+    clock.move_to(T0 + timedelta(minutes=5))
+    stage.upload(key, b"{}")
+    tick_at(stage, clock, T0 + timedelta(minutes=6))
+    [notice] = titled(stage, "kill switch not understood")
+    assert key.rsplit("/", 1)[1] in notice["text"] and "16-digit" in notice["text"]
+    tick_at(stage, clock, T0 + timedelta(minutes=7))
+    assert len(titled(stage, "kill switch not understood")) == 1  # once per object
+
+
+def test_a_due_marker_never_gives_back_what_a_half_finished_kill_switch_took(stage, clock):
+    """The kill switch's ending fails half-way (the second detach is throttled): one permission is gone,
+    the rest is retried next minute. In the same tick the agreement's start marker is due: the timer must
+    not re-attach what the kill switch already took from a revoked partner."""
+    provision(stage, agreement("b-ecs", starts=T0 + timedelta(minutes=10), expires=EXPIRES))
+    clock.move_to(T0 + timedelta(minutes=9))
+    stage.upload(f"control/revoke-partner/{B}", b"{}")
+    stage.cloud.faults.fail("DetachPolicyFromRole", service="ram", nth=2, times=6, code="Throttling.User")
+    tick_at(stage, clock, T0 + timedelta(minutes=10))
+    assert get_role(stage, "b-ecs") is None or ("Custom", CUSTOM) not in attached(stage, "b-ecs")
+    tick_at(stage, clock, T0 + timedelta(minutes=11))
+    assert stage.status("b-ecs")["state"] == "ended" and get_role(stage, "b-ecs") is None
+
+
+def test_a_timer_run_racing_the_kill_switch_does_not_resurrect_the_agreement(stage, clock):
+    """The enforcer repairs a drifted role at activation; while it does, the owner drops the kill switch and
+    the next tick ends the agreement. The slower run must neither write the agreement back to live nor leave
+    a role — and no later timer may grant the revoked partner again."""
+    provision(stage, agreement("b-ecs", starts=T0 + timedelta(minutes=10), expires=EXPIRES))
+    ram(stage.owner).detach_policy_from_role(ram_models.DetachPolicyFromRoleRequest(  # drift, by hand
+        policy_type="Custom", policy_name=CUSTOM, role_name="b-ecs"))
+
+    def drop_and_tick():
+        stage.upload(f"control/revoke-partner/{B}", b"{}", deliver=False)
+        tick_at(stage, clock, T0 + timedelta(minutes=11))
+
+    fired = once_on_write(stage, "AttachPolicyToRole", drop_and_tick)
+    tick_at(stage, clock, T0 + timedelta(minutes=10))
+    assert fired
+    use_settings(stage, remediation="fix")
+    tick_at(stage, clock, T0 + timedelta(hours=1))  # the auditor, in fix mode, and the next ticks
+    tick_at(stage, clock, T0 + timedelta(hours=1, minutes=1))
+    assert stage.status("b-ecs")["state"] == "ended"
+    assert get_role(stage, "b-ecs") is None
