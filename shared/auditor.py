@@ -182,8 +182,12 @@ class RoleAuditor:
         # rolepact's records decide (the RoleId it recorded); the description mark only says where a
         # record from before those records may be (migration), it proves nothing
         owner = self.ledger.owner(summary, hints=(marked_agreement(summary.description),), known=known)
+        role = None
+        if owner is None and self.ledger.has_intent(name, known):  # a crash right after CreateRole: provable
+            role = self.gateways.ram.get_role(name)                # only from the trust policy GetRole returns
+            owner = self.ledger.owner(role, known=known) if role is not None else None
         if owner is None:
-            role = self.gateways.ram.get_role(name)
+            role = role or self.gateways.ram.get_role(name)
             if role is None:  # deleted while we listed
                 return None
             external = external_principals(role.trust, self.settings.account_id)

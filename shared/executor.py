@@ -20,6 +20,7 @@ from shared.actions import (Action, AttachPolicy, CreatePolicy, CreatePolicyVers
 from shared.documents import TAG_AGREEMENT, TAG_DEPLOYMENT, marked_agreement, policy_prefix
 from shared.errors import CloudError, NotConverged, Problem
 from shared.log import get_logger
+from shared.ownership import role_fingerprint
 from shared.planner import plan
 from shared.state import ActualState, DesiredRole, EndedRole, PolicySnapshot
 
@@ -112,7 +113,8 @@ class Executor:
         ram = self.ram
         if isinstance(action, CreateRole):
             if self.ledger is not None:
-                creating = self.ledger.intend(action.role, agreement_id)
+                creating = self.ledger.intend(action.role, agreement_id, created_as=role_fingerprint(
+                    action.trust, action.description, action.max_session_duration))
                 if creating is not None:
                     return Problem("role.name", f"agreement '{creating}' is creating a role named '{action.role}' "
                                                 f"right now; two agreements cannot share a role")
@@ -149,6 +151,34 @@ class Executor:
     def _forget(self, role_name: str) -> None:
         if self.ledger is not None:
             self.ledger.forget(role_name, self._role_id.get(role_name.lower()))
+
+    def _verified(self, target: DesiredRole | EndedRole, result: Convergence) -> Convergence:
+        """RAM's role APIs take a name, so a role deleted and created again under it (by anyone who may) while
+        this converge wrote would receive the writes meant for rolepact's. After granting, read the RoleId
+        once more: if it is no longer the one rolepact recorded, take back every policy attached to that
+        role in this run and refuse — it is not rolepact's, and never gets the agreement's permissions."""
+        granted = [a for a in result.applied if isinstance(a, (CreateRole, AttachPolicy, UpdateRole, TagRole))]
+        if not isinstance(target, DesiredRole) or self.ledger is None or not granted:
+            return result
+        role = self.ram.get_role(target.role_name)
+        held = self.ledger.get(target.role_name)
+        if role is None or (held is not None and held.role_id == role.role_id
+                            and held.agreement_id == target.agreement_id):
+            return result  # gone (an ending ran meanwhile: its own business), or still rolepact's
+        log.error("role %s was replaced while rolepact provisioned it (RoleId %s, recorded %s): taking back what "
+                  "was attached", target.role_name, role.role_id if role else None, held.role_id if held else None)
+        for action in granted:
+            if isinstance(action, AttachPolicy):
+                try:
+                    self.ram.detach_policy_from_role(action.role, action.policy_type, action.policy)
+                except CloudError as error:
+                    if error.code not in ALREADY_DONE["DetachPolicyFromRole"]:
+                        raise
+        result.refusal = Problem("role.name", f"the role '{target.role_name}' was deleted and created again by "
+                                              f"someone else while rolepact provisioned it; it is not rolepact's "
+                                              f"role and was left without the agreement's permissions — find out "
+                                              f"who replaced it (ActionTrail), delete it, and upload the file again")
+        return result
 
     def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None) -> Convergence:
         """Plan and apply until nothing is left to do; stop at a refusal.
@@ -191,7 +221,7 @@ class Executor:
                 if on_applied is not None:
                     on_applied(action)
             if stale is None:
-                return result
+                return self._verified(target, result)
             if stale.startswith("DeleteConflict."):  # RAM has not caught up with our detach yet: wait
                 if conflicts >= len(CONFLICT_WAITS):
                     raise NotConverged(f"{target.role_name}: {stale} persisted after waiting "

@@ -662,6 +662,10 @@ class Reconciler:
             log.error("roll-back of %s failed too: %s", agreement.agreement_id, error)
 
     def _count_failure(self, agreement_id: str, status: dict, error) -> None:
+        fresh = self.records.status(agreement_id)  # an ending (or amendment) may have been recorded meanwhile
+        if fresh is None or fresh.get("revision") != status.get("revision") or fresh.get("state") != status.get("state"):
+            return
+        status = fresh
         failures = dict(status.get("failures") or {"count": 0})
         failures["count"] = failures.get("count", 0) + 1
         failures["lastError"] = error.to_dict() if hasattr(error, "to_dict") else {"message": str(error)}
