@@ -171,7 +171,8 @@ def cmd_doctor(args) -> int:
 
 def cmd_bucket_policy(args) -> int:
     """The bucket-policy statements that enforce ROLEPACT_APPROVED_UPLOADERS (lists RAM users with your
-    credentials), and whether the bucket's current policy already does. Writes nothing."""
+    credentials), and whether the bucket's current policy (and ACL) already does. Once it does, records since
+    when (state/uploader-lock.json): only content written after that is vouched for by the lock."""
     from shared.gateways import Gateways
     from shared.settings import Settings
     from shared.uploaders import check_lock, lock_policy

@@ -120,6 +120,7 @@ class Executor:
                                                 f"right now; two agreements cannot share a role")
             created = ram.create_role(action.role, action.trust, action.description, action.max_session_duration,
                                       self._tags(action.tags))
+            self._role_id[action.role.lower()] = created.role_id
             if self.ledger is not None:
                 self.ledger.record(action.role, agreement_id, created.role_id)
         elif isinstance(action, UpdateRole):
@@ -158,15 +159,14 @@ class Executor:
         once more: if it is no longer the one rolepact recorded, take back every policy attached to that
         role in this run and refuse — it is not rolepact's, and never gets the agreement's permissions."""
         granted = [a for a in result.applied if isinstance(a, (CreateRole, AttachPolicy, UpdateRole, TagRole))]
-        if not isinstance(target, DesiredRole) or self.ledger is None or not granted:
+        if not isinstance(target, DesiredRole) or not granted:
             return result
         role = self.ram.get_role(target.role_name)
-        held = self.ledger.get(target.role_name)
-        if role is None or (held is not None and held.role_id == role.role_id
-                            and held.agreement_id == target.agreement_id):
-            return result  # gone (an ending ran meanwhile: its own business), or still rolepact's
-        log.error("role %s was replaced while rolepact provisioned it (RoleId %s, recorded %s): taking back what "
-                  "was attached", target.role_name, role.role_id if role else None, held.role_id if held else None)
+        expected = self._role_id.get(target.role_name.lower())  # read (and proved) or created by this run
+        if role is None or role.role_id == expected:
+            return result  # gone (an ending ran meanwhile: its own business), or still the role it wrote to
+        log.error("role %s was replaced while rolepact provisioned it (RoleId %s, expected %s): taking back what "
+                  "was attached", target.role_name, role.role_id, expected)
         for action in granted:
             if isinstance(action, AttachPolicy):
                 try:

@@ -129,10 +129,10 @@ class Reconciler:
         except AgreementRejected as rejected:
             agreement_id = read_agreement_id(raw) or self.records.agreement_for_key(key)
             return self._reject(key, agreement_id, _digest(raw), rejected.problems, rejected.reason, upload=upload)
-        return self._intake(agreement, uploader, raw, upload, etag=found.etag)
+        return self._intake(agreement, uploader, raw, upload, etag=found.etag, written_at=found.last_modified)
 
     def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes, upload: str = "",
-                etag: str | None = None) -> Outcome:
+                etag: str | None = None, written_at: datetime | None = None) -> Outcome:
         now = self.settings.now()
         key = agreement.source_key
         status = self.records.status(agreement.agreement_id)
@@ -142,6 +142,8 @@ class Reconciler:
                                and status.get("state") in APPLIED_STATES)
         problems = check_guardrails(agreement, self.settings, uploader=uploader, now=now,
                                     is_new_revision=is_new_revision)
+        if is_new_revision:
+            problems += self._older_than_the_lock(written_at)
         if applied is not None and same_file and applied.role_name != agreement.role_name \
                 and status.get("state") in APPLIED_STATES:
             problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
@@ -300,6 +302,20 @@ class Reconciler:
                         "; ".join(a.describe() for a in converged.applied), extra={"agreementId": agreement_id})
         self.records.remember_key(key, agreement_id)  # nothing pending any more
         return converged.applied
+
+    def _older_than_the_lock(self, written_at: datetime | None) -> list[Problem]:
+        """With approved uploaders, content written before rolepact saw the bucket-policy lock in place is not
+        vouched for by it: anyone may have written it then (an invoker can send an event naming an approved
+        uploader for it any time later)."""
+        if self.settings.guardrails.approved_uploaders is None:
+            return []
+        since = self.uploader_lock().since
+        if since is None or (written_at is not None and written_at >= since):
+            return []
+        when = iso(written_at) if written_at is not None else "an unknown time"
+        return [Problem("(uploader)", f"the file was written at {when}, before rolepact saw the bucket-policy lock in "
+                                      f"place ({iso(since)}): the lock cannot say who wrote it; upload the file "
+                                      f"again")]
 
     def uploader_lock(self):
         """Whether the bucket policy enforces the approved uploaders (checked once per invocation)."""

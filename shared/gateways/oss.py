@@ -111,6 +111,10 @@ class ObjectStore:
             return None
         return policy if isinstance(policy, dict) else None
 
+    def bucket_acl(self) -> str:
+        """The bucket's ACL (GetBucketAcl): private, public-read or public-read-write."""
+        return self._call("GetBucketAcl", lambda: self._bucket.get_bucket_acl()).acl
+
     def get_json(self, key: str) -> dict | None:
         """A JSON object rolepact wrote, or None. Whoever can write the bucket can put anything under a
         key rolepact reads (an outbox message, a marker): an object that is not a JSON object is logged
