@@ -91,3 +91,39 @@ def test_a_timer_run_racing_the_kill_switch_does_not_resurrect_the_agreement(sta
     tick_at(stage, clock, T0 + timedelta(hours=1, minutes=1))
     assert stage.status("b-ecs")["state"] == "ended"
     assert get_role(stage, "b-ecs") is None
+
+
+def test_a_fan_out_batch_started_before_the_kill_switch_ends_instead_of_activating(stage, clock):
+    """Many agreements of B start at once; the enforcer hands them to workers, then the owner drops B's kill
+    switch before the workers run. A worker must end them (the ban is read when it starts), not make them
+    active for another minute."""
+    use_settings(stage, fanout_threshold=1, fanout_batch_size=1)
+    for n in range(3):
+        provision(stage, agreement(f"b-{n}", starts=T0 + timedelta(minutes=10), expires=EXPIRES))
+    clock.move_to(T0 + timedelta(minutes=10))
+    stage.fc.fire_due_timers()
+    stage.fc.run_pending(max_rounds=1)  # the enforcer's tick: dispatches three batches
+    assert not any(stage.status(f"b-{n}")["state"] == "ended" for n in range(3))
+    stage.upload(f"control/revoke-partner/{B}", b"{}", deliver=False)
+    stage.deliver()  # the workers
+    for n in range(3):
+        status = stage.status(f"b-{n}")
+        assert status["state"] == "ended" and status["ended"]["reason"] == "revoked", status["state"]
+        assert get_role(stage, f"b-{n}") is None
+
+
+def test_an_amendment_to_a_banned_partner_racing_the_kill_switch_ends(stage, clock):
+    """An agreement of C is amended to partner B (the role is deleted and created again for B); while it is,
+    the owner drops B's kill switch and the enforcer ticks (the record still says C then). It must end."""
+    provision(stage, agreement("shared", partner="1456789012345678", expires=EXPIRES, external_id=None))
+    clock.move_to(T0 + timedelta(minutes=5))
+
+    def drop_and_tick():
+        stage.upload(f"control/revoke-partner/{B}", b"{}", deliver=False)
+        tick_at(stage, clock, T0 + timedelta(minutes=6))
+
+    fired = once_on_write(stage, "CreateRole", drop_and_tick)
+    stage.upload("agreements/shared.json", agreement("shared", partner=B, expires=EXPIRES))
+    assert fired
+    tick_at(stage, clock, T0 + timedelta(minutes=7))
+    assert stage.status("shared")["state"] == "ended" and get_role(stage, "shared") is None
