@@ -167,6 +167,7 @@ class RoleAuditor:
         # under the same name is not), or if it could not be audited this run
         present = {f.role.lower() for f in findings if f.agreement_id} | {e["role"].lower() for e in errors}
         findings += self._missing_roles(statuses, present, now)
+        self._files_gone(statuses, findings, now)
         if self.settings.remediation == "fix":
             run_bounded(lambda finding: self._fix(finding, statuses, now), findings, limit)
         self._keep_schedule(statuses, now)
@@ -287,6 +288,26 @@ class RoleAuditor:
         if converged.refusal is not None:
             return [f"refused: {converged.refusal}"]
         return [a.describe() for a in converged.applied]
+
+    def _files_gone(self, statuses: dict, findings: list[Finding], now: datetime) -> None:
+        """A live agreement whose file is gone should have ended with its deletion event — which may never
+        have come (a trigger down, retries exhausted, a key spelled in a way no decoding matches). Its role
+        is reported as expired-present, and a marker due now makes the enforcer end it at its next tick
+        (the timers end an agreement whose file is gone)."""
+        from shared.enforcer import run_bounded
+
+        live = [(agreement_id, status["sourceKey"]) for agreement_id, status in statuses.items()
+                if status.get("state") in APPLIED_STATES and status.get("sourceKey")]
+        heads = run_bounded(lambda item: self.gateways.store.head(item[1]), live, self.settings.max_concurrency)
+        gone = {agreement_id: key for (agreement_id, key), meta in zip(live, heads) if meta is None}
+        for agreement_id in gone:
+            self.records.schedule(agreement_id, now, "file-gone")
+        for finding in findings:
+            key = gone.get(finding.agreement_id or "")
+            if key and finding.classification in ("in-sync", "drifted"):
+                finding.classification = "expired-present"
+                finding.details.insert(0, f"its agreement file {key} is gone, but no deletion event ended it: the "
+                                          f"enforcer ends it at its next tick")
 
     def _keep_schedule(self, statuses: dict, now: datetime) -> None:
         """Self-healing: an active agreement past expiry gets an expire marker the enforcer will act on."""

@@ -48,3 +48,31 @@ def test_a_timer_between_an_endings_removal_and_its_record_leaves_no_role(stage,
     assert fired
     tick_at(stage, clock, T0 + timedelta(minutes=11))
     assert stage.status("b-ecs")["state"] == "ended" and get_role(stage, "b-ecs") is None
+
+
+def test_a_deletion_whose_event_never_matches_still_ends_the_agreement(stage, clock):
+    """The file is deleted but its removal event never names it under any decoding rolepact tries (here: a key
+    encoded twice on its way). The hourly auditor must not call the role in-sync, and the agreement must end."""
+    import json
+    from urllib.parse import quote
+
+    key = "agreements/b ecs.json"
+    provision(stage, agreement("b-ecs", expires=EXPIRES), key=key)
+    [trigger] = stage.fc.triggers_of_type("oss")
+    stage.fc.remove_trigger(trigger.account_id, trigger.service_name, trigger.function_name, trigger.name,
+                            region=trigger.region)
+    stage.delete(key)
+    payload = json.loads(stage.cloud.backend("oss").notifications[-1].payload)
+    payload["events"][0]["oss"]["object"]["key"] = quote(quote(key, safe="/"), safe="/")
+    stage.fc.invoke_async(trigger.account_id, trigger.service_name, trigger.function_name,
+                          json.dumps(payload).encode("utf-8"), region=trigger.region, source="oss")
+    stage.deliver()
+    assert stage.status("b-ecs")["state"] == "active"  # the event matched nothing
+    tick_at(stage, clock, T0.replace(minute=0, second=30) + timedelta(hours=1))  # the hourly auditor
+    keys = sorted(k.key for k in stage.oss().list_objects("audit/roles/").object_list)
+    [finding] = [f for f in stage.read_json(keys[-1])["findings"] if f["role"] == "b-ecs"]
+    assert finding["classification"] != "in-sync" and finding["severity"] == "high"
+    tick_at(stage, clock, T0.replace(minute=0, second=30) + timedelta(hours=1, minutes=1))
+    status = stage.status("b-ecs")
+    assert status["state"] == "ended" and status["ended"]["reason"] == "deleted"
+    assert get_role(stage, "b-ecs") is None
