@@ -48,6 +48,7 @@ class Convergence:
     applied: list[Action] = field(default_factory=list)
     refusal: Problem | None = None
     rounds: int = 0
+    trust_drift: bool = False  # the role's trust policy was neither the target's nor `expected_trust` (by hand)
 
 
 class Executor:
@@ -180,18 +181,26 @@ class Executor:
                                               f"who replaced it (ActionTrail), delete it, and upload the file again")
         return result
 
-    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None) -> Convergence:
+    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None,
+                 expected_trust: dict | None = None) -> Convergence:
         """Plan and apply until nothing is left to do; stop at a refusal.
 
         A round that applies every action without surprises is trusted (no re-read), so a
-        clean run costs exactly the planned writes.
+        clean run costs exactly the planned writes. `trust_drift` says whether the role's trust policy, as
+        first read, was changed outside rolepact: neither the target's nor `expected_trust` (the one rolepact
+        last wrote, when an amendment changes it) — sessions may have been issued through it.
         """
         result = Convergence()
         thorough = False
         conflicts = rounds = 0
         while True:
             result.rounds += 1
-            current = plan(target, self.read(target, thorough=thorough))
+            state = self.read(target, thorough=thorough)
+            if result.rounds == 1 and isinstance(target, DesiredRole) and state.role is not None \
+                    and state.role_owner == target.agreement_id and state.role.trust not in (target.trust,
+                                                                                             expected_trust):
+                result.trust_drift = True
+            current = plan(target, state)
             if current.refusal is not None:
                 result.refusal = current.refusal
                 return result

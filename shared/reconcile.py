@@ -19,7 +19,7 @@ from shared.actions import Action
 from shared.agreements.guardrails import check_guardrails, escalating_system_policy
 from shared.agreements.model import ON_EXPIRY_DELETE_ROLE, Agreement
 from shared.agreements.parse import parse_agreement, read_agreement_id
-from shared.documents import deployment_protection, ended_role, iso, target_for
+from shared.documents import deployment_protection, ended_role, iso, target_for, trust_policy
 from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
 from shared.executor import Executor
 from shared.grant import effective_grant, grant_markdown
@@ -192,9 +192,11 @@ class Reconciler:
             "roleName": agreement.role_name, "onExpiry": agreement.on_expiry} if first_grant else None)
         target = target_for(agreement, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
         cut_for = [] if first_grant or isinstance(target, EndedRole) else sessions_to_cut(applied, agreement)
+        previous_trust = None if first_grant or applied is None else \
+            trust_policy(applied, extended=self.settings.extended_trust_conditions)  # what rolepact last wrote
         try:
             cut = self._cut_sessions(applied, cut_for)
-            converged = self.executor.converge(target)
+            converged = self._converge_cutting_drift(target, applied if not cut else None, previous_trust)
         except (CloudError, NotConverged) as error:
             return self._failed(agreement, status, applied, error, raw)
         if converged.refusal is not None:
@@ -216,6 +218,27 @@ class Reconciler:
             # this agreement was recorded as live. Checked after the record, so one of the two sees the other.
             return self.end(agreement.agreement_id, "revoked")
         return outcome
+
+    def _converge_cutting_drift(self, target, applied: Agreement | None, expected_trust: dict | None = None):
+        """Converge `target`; if the role's trust policy had been changed outside rolepact (someone with
+        ram:UpdateRole let another principal in), restoring it is not enough — STS never re-checks a trust
+        policy for sessions already issued — so the role is deleted and created again, which ends them."""
+        converged = self.executor.converge(target, expected_trust=expected_trust)
+        if not converged.trust_drift or applied is None or converged.refusal is not None:
+            return converged
+        log.warning("the trust policy of %s was changed outside rolepact: restored, and its live sessions ended",
+                    target.role_name, extra={"agreementId": target.agreement_id})
+        cut = self._cut_sessions(applied, ["its trust policy was changed outside rolepact"])
+        again = self.executor.converge(target)
+        again.applied[:0] = converged.applied + cut
+        self._notice(target.agreement_id, f"trust-drift:{iso(self.settings.now())}",
+                     f"Trust policy of {target.role_name} was changed outside rolepact",
+                     f"The trust policy of **{md_text(target.role_name)}** (agreement **{target.agreement_id}**) "
+                     f"did not say what rolepact wrote: someone changed it by hand, perhaps letting another "
+                     f"principal assume the role. rolepact restored it and deleted and created the role again, "
+                     f"which ends every session issued before (the partner assumes the role again). Find out who "
+                     f"changed it in ActionTrail (UpdateRole).")
+        return again
 
     def _cut_sessions(self, applied: Agreement | None, reasons: list[str]) -> list[Action]:
         """An amendment that narrows *who* may assume the role (sessions_to_cut) ends every session issued
@@ -377,8 +400,10 @@ class Reconciler:
         if broken:  # never grant what intake would refuse; ending stays possible
             return self._refuse_recorded(agreement_id, status, applied, broken)
         try:
-            converged = self.executor.converge(
-                target, on_plan=self._note_ending(agreement_id, status) if isinstance(target, EndedRole) else None)
+            if isinstance(target, EndedRole):
+                converged = self.executor.converge(target, on_plan=self._note_ending(agreement_id, status))
+            else:
+                converged = self._converge_cutting_drift(target, applied)
         except (CloudError, NotConverged) as error:
             self._count_failure(agreement_id, status, error)
             raise
