@@ -65,22 +65,28 @@ def test_a_role_swapped_after_a_crash_is_not_adopted(fake, clock):
     assert stage.status(SEED_ID)["state"] != "active"
 
 
-def test_a_trust_widened_by_hand_loses_the_sessions_it_let_in_when_rolepact_restores_it(fake, clock):
-    """An insider with ram:UpdateRole adds company-c to a managed role's trust policy; someone at C assumes
-    the role. Restoring the trust policy (fix mode) is not enough — STS tokens are not re-checked against
-    the trust policy — so the sessions issued through the widened trust must end too."""
-    from timer_support import assume, describe_instance, partner_user, provision, refused, seed_instance
+def widen_trust_and_get_in(stage):
+    """The insider adds company-c's root to the trust policy (ram:UpdateRole); mallory at C assumes the role."""
+    from timer_support import assume, partner_user, seed_instance
 
-    stage = make_timer_stage(fake, {"ROLEPACT_REMEDIATION": "fix"})
-    provision(stage, seed_agreement(expires=EXPIRES))
-    clock.move_to(T0 + timedelta(minutes=30))  # the audit at the hour comes while the session is still valid
     widened = trust_of(stage, SEED_ROLE)
     widened["Statement"].append({"Effect": "Allow", "Action": "sts:AssumeRole",
                                  "Principal": {"RAM": [f"acs:ram::{C}:root"]}})
     ram(stage.owner).update_role(ram_models.UpdateRoleRequest(role_name=SEED_ROLE,
                                                               new_assume_role_policy_document=json.dumps(widened)))
-    instance = seed_instance(stage)
-    intruder = assume(stage, partner_user(stage, "mallory", account=C), external_id=None)
+    return seed_instance(stage), assume(stage, partner_user(stage, "mallory", account=C), external_id=None)
+
+
+def test_a_trust_widened_by_hand_loses_the_sessions_it_let_in_when_rolepact_restores_it(fake, clock):
+    """An insider with ram:UpdateRole adds company-c to a managed role's trust policy; someone at C assumes
+    the role. Restoring the trust policy (fix mode) is not enough — STS tokens are not re-checked against
+    the trust policy — so the sessions issued through the widened trust must end too."""
+    from timer_support import assume, describe_instance, partner_user, provision, refused
+
+    stage = make_timer_stage(fake, {"ROLEPACT_REMEDIATION": "fix"})
+    provision(stage, seed_agreement(expires=EXPIRES))
+    clock.move_to(T0 + timedelta(minutes=30))  # the audit at the hour comes while the session is still valid
+    instance, intruder = widen_trust_and_get_in(stage)
     assert describe_instance(intruder, instance).status == "Running"
 
     tick_at(stage, clock, T0.replace(minute=0, second=30) + timedelta(hours=1))  # the auditor, fix mode
@@ -93,17 +99,11 @@ def test_a_trust_widened_by_hand_loses_the_sessions_it_let_in_when_rolepact_rest
 def test_an_amendment_that_meets_a_widened_trust_also_ends_the_sessions_it_let_in(fake, clock):
     """The same insider, but the next thing rolepact does is an amendment (the partner extends expiresAt): it
     restores the trust policy too, and must not leave the intruder's session alive."""
-    from timer_support import assume, describe_instance, partner_user, provision, refused, seed_instance
+    from timer_support import describe_instance, provision, refused
 
     stage = make_timer_stage(fake)
     provision(stage, seed_agreement(expires=EXPIRES))
-    widened = trust_of(stage, SEED_ROLE)
-    widened["Statement"].append({"Effect": "Allow", "Action": "sts:AssumeRole",
-                                 "Principal": {"RAM": [f"acs:ram::{C}:root"]}})
-    ram(stage.owner).update_role(ram_models.UpdateRoleRequest(role_name=SEED_ROLE,
-                                                              new_assume_role_policy_document=json.dumps(widened)))
-    instance = seed_instance(stage)
-    intruder = assume(stage, partner_user(stage, "mallory", account=C), external_id=None)
+    instance, intruder = widen_trust_and_get_in(stage)
     provision(stage, seed_agreement(expires=EXPIRES + timedelta(days=30)))
     assert C not in json.dumps(trust_of(stage, SEED_ROLE))
     refused(lambda: describe_instance(intruder, instance), "Forbidden.RAM")
