@@ -328,7 +328,7 @@ class Enforcer:
         ids = list(self.records.iter_status_ids())
         statuses = run_bounded(self.records.status, ids, self.settings.max_concurrency)
         targets = [agreement_id for agreement_id, status in zip(ids, statuses)
-                   if status and status.get("partnerAccountId") == partner_account_id
+                   if status and partner_account_id in _partners_of(status)
                    and status.get("state") in ("active", "scheduled", "failed")]  # failed: maybe half-granted
 
         def end(agreement_id: str) -> bool:
@@ -368,6 +368,19 @@ class Enforcer:
         for entry in entries:
             grouped[entry.agreement_id].append(entry)
         return dict(grouped)
+
+
+def _partners_of(status: dict) -> set[str]:
+    """Whom a status record grants to: the partner of the revision the timers would apply (its agreementText,
+    what reached RAM) — and the record's `partnerAccountId` too (a first grant that failed has no text). A
+    record whose summary field disagrees with its text is not thereby out of the kill switch's reach."""
+    from shared.reconcile import _applied_agreement
+
+    found = {status["partnerAccountId"]} if isinstance(status.get("partnerAccountId"), str) else set()
+    applied = _applied_agreement(status)
+    if applied is not None:
+        found.add(applied.partner.account_id)
+    return found
 
 
 def _entry(marker: str) -> ScheduleEntry | None:

@@ -127,3 +127,18 @@ def test_an_amendment_to_a_banned_partner_racing_the_kill_switch_ends(stage, clo
     assert fired
     tick_at(stage, clock, T0 + timedelta(minutes=7))
     assert stage.status("shared")["state"] == "ended" and get_role(stage, "shared") is None
+
+
+def test_a_status_record_whose_partner_field_was_changed_is_still_revoked(stage, clock):
+    """Someone who can write rolepact's records changes `partnerAccountId` in a live agreement's status record
+    (its agreementText still grants B). B's kill switch must end it: the timers grant from the text."""
+    import json
+
+    provision(stage, agreement("b-ecs", expires=EXPIRES))
+    record = stage.status("b-ecs")
+    record["partnerAccountId"] = "1999999999999999"
+    stage.upload("status/b-ecs.json", json.dumps(record).encode("utf-8"))
+    clock.move_to(T0 + timedelta(minutes=5))
+    stage.upload(f"control/revoke-partner/{B}", b"{}")
+    tick_at(stage, clock, T0 + timedelta(minutes=6))
+    assert stage.status("b-ecs")["state"] == "ended" and get_role(stage, "b-ecs") is None
