@@ -47,8 +47,9 @@ _EMAIL = re.compile(r"(?<=[A-Za-z0-9._%+-])@(?=[A-Za-z0-9-]+\.[A-Za-z])")
 
 def md_text(text) -> str:
     """Untrusted text (object keys, file content, cloud error messages) shown literally in DingTalk
-    markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form."""
-    return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+    markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form —
+    nor the slot where a notice's one trusted link goes (LINK_SLOT)."""
+    return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(_no_slot(text).splitlines()))
 
 
 def defang(text: str) -> str:
@@ -65,14 +66,21 @@ def defang(text: str) -> str:
 def md_code(text) -> str:
     """Untrusted text for inside a `code span`: one line, it cannot close the span, and should the
     renderer not know code spans, no link or tag can form either (`](` and `<` are broken up)."""
-    return " ".join(str(text).splitlines()).replace("`", "'").replace("](", "] (").replace("<", "‹")
+    return " ".join(_no_slot(text).splitlines()).replace("`", "'").replace("](", "] (").replace("<", "‹")
 
 
+def _no_slot(text) -> str:
+    """`text` without the invisible separator LINK_SLOT is made of: an input must not be able to place (or
+    move) the notice's trusted link, e.g. next to text of its own choosing."""
+    return str(text).replace(_SLOT_MARK, "")
+
+
+_SLOT_MARK = "\u2063"
 # Where a notice's one live link goes. defang() breaks every link in a message, rolepact's own
 # included; the only link that survives is the notice's `link`, put in at this slot after defang(),
 # and only when its URL is a presigned URL of this deployment's own `reports/` (checked at the sink,
 # since outbox messages wait in the bucket). Slots an input smuggled in are removed.
-LINK_SLOT = "\u2063rolepact-link\u2063"
+LINK_SLOT = f"{_SLOT_MARK}rolepact-link{_SLOT_MARK}"
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,23 @@ def test_rolepact_validate_measures_the_trust_policy_with_the_same_setting(tmp_p
     assert "ROLEPACT_MAX_TRUST_POLICY_CHARS" in capsys.readouterr().out
     monkeypatch.setenv("ROLEPACT_MAX_TRUST_POLICY_CHARS", "4096")
     assert main(["validate", str(path)]) == 0
+
+
+def test_an_action_allow_list_judges_system_wildcards_and_any_letter_case(cloud):
+    """ROLEPACT_GRANTABLE_SERVICES as action patterns: a system policy is judged by the wildcards RAM returns
+    for it (AliyunECSReadOnlyAccess also allows `ecs:List*`), and a custom action in another letter case is
+    the same action (RAM matches actions case-insensitively) — within the list or not."""
+    stage = make_stage(cloud, environment={"ROLEPACT_GRANTABLE_SERVICES": "ecs:Describe*,vpc:Describe*"})
+    stage.upload(SEED_KEY, seed(policies=[{"type": "System", "name": "AliyunECSReadOnlyAccess"}]))
+    status = stage.status(SEED_ID)
+    assert status["state"] == "rejected" and any("ecs:List*" in e["message"] for e in status["errors"])
+
+    def custom(*actions: str) -> list[dict]:
+        return [{"type": "Custom", "name": "ops", "document": {"Version": "1", "Statement": [
+            {"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}}]
+
+    stage.upload("agreements/wide.json", seed(agreementId="b-wide", role__name="b-wide", policies=custom("ECS:*")))
+    assert stage.status("b-wide")["state"] == "rejected"
+    stage.upload("agreements/case.json", seed(agreementId="b-case", role__name="b-case",
+                                              policies=custom("ECS:DESCRIBEINSTANCES", "Vpc:DescribeVpcs")))
+    assert stage.status("b-case")["state"] == "active", stage.status("b-case").get("errors")

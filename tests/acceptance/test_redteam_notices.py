@@ -10,6 +10,7 @@ import json
 import re
 from datetime import timedelta
 
+from audit_support import clock, fake  # noqa: F401 - the access audit's fixtures (frozen time)
 from conftest import SEED_ID, SEED_KEY, failed_invocations, make_stage, notices, owner_user, seed
 
 from shared.notify import LINK_SLOT
@@ -74,3 +75,20 @@ def test_a_partner_session_cannot_use_a_presigned_url_into_rolepacts_bucket(stag
         url = bucket.sign_url(method, key, 600, slash_safe=True)
         answer = requests.request(method, url, data=b"{}" if method == "PUT" else None, timeout=10)
         assert answer.status_code == 403, (method, key, answer.status_code)
+
+
+
+def test_a_partners_text_cannot_place_the_digests_trusted_link(fake, clock, monkeypatch):  # noqa: F811
+    """What partners choose (a session name in an event the digest lists) carries the link's slot: the one
+    live link (the HTML report) must stay where rolepact put it, not move next to the partner's text."""
+    import report_support
+    from audit_support import digests, make_audit_stage
+
+    monkeypatch.setattr(report_support, "HOSTILE_SESSION", f"renew-here-{LINK_SLOT}")
+    stage = make_audit_stage(fake)
+    report_support.seed_with_a_digest(stage, clock)
+    [digest] = digests(stage)
+    [live] = LIVE.finditer(digest["text"])
+    before = digest["text"][:live.start()]
+    assert before.rstrip().endswith("**[Open the HTML report (charts)"), digest["text"][live.start() - 200:live.end()]
+    assert "\u2063" not in digest["text"]
