@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.errors import CloudError
@@ -25,6 +26,8 @@ _ACTIVE_MARKDOWN = re.compile(r"([\[\]<>])")
 _SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{1,30}):(/{1,3})")
 _WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<=[A-Za-z0-9._%+-])@(?=[A-Za-z0-9-]+\.[A-Za-z])")
+_OWN_LINK = re.compile(r"\[([^\[\]\n]{1,200})\]\((https?://[^()\s<>]{1,8000})\)")  # a link rolepact may keep live
+_HELD = re.compile(r"\x00(\d+)\x00")
 
 
 def md_text(text) -> str:
@@ -33,15 +36,27 @@ def md_text(text) -> str:
     return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
-def defang(text: str) -> str:
-    """The last step before DingTalk, for every message (rolepact's own texts included: none of them
-    links anywhere): no input can yield a live link. `[x](y)` and reference definitions are broken
-    up, `<` cannot open a tag or autolink, and URLs, www. hosts and e-mail addresses are shown
-    defanged (`https[:]//evil.example`, `www[.]evil`, `alice[@]corp.example`) — readable, not clickable."""
-    text = str(text).replace("](", "] (").replace("]:", "] :").replace("<", "‹")
+def defang(text: str, keep: Callable[[str], bool] | None = None) -> str:
+    """The last step before DingTalk, for every message: no input can yield a live link. `[x](y)` and
+    reference definitions are broken up, `<` cannot open a tag or autolink, and URLs, www. hosts and
+    e-mail addresses are shown defanged (`https[:]//evil.example`, `www[.]evil`, `alice[@]corp.example`)
+    — readable, not clickable. The one exception: a `[label](url)` link whose URL `keep` vouches for
+    (the digest's presigned link to its own page in rolepact's bucket, judged from the URL alone, so
+    a forged outbox message gains nothing) stays live."""
+    text, kept = str(text), []
+    if keep is not None:
+        def hold(match: re.Match) -> str:
+            if not keep(match.group(2)):
+                return match.group(0)
+            kept.append(match.group(0))
+            return f"\x00{len(kept) - 1}\x00"
+
+        text = _OWN_LINK.sub(hold, text.replace("\x00", ""))
+    text = text.replace("](", "] (").replace("]:", "] :").replace("<", "‹")
     text = _SCHEME.sub(lambda m: f"{m.group(1)}[:]{m.group(2)}", text)
     text = _WWW.sub(lambda m: f"{m.group(1)}[.]", text)
-    return _EMAIL.sub("[@]", text)
+    text = _EMAIL.sub("[@]", text)
+    return _HELD.sub(lambda m: kept[int(m.group(1))], text) if kept else text
 
 
 def md_code(text) -> str:
@@ -165,7 +180,8 @@ class Notifier:
         if self._backlog and not message.get("urgent"):  # older messages wait: keep the order, don't spend a slot
             return False
         try:
-            self.gateways.dingtalk.send_markdown(defang(message["title"]), defang(message["text"]))
+            self.gateways.dingtalk.send_markdown(defang(message["title"]),
+                                                 defang(message["text"], keep=self.gateways.store.is_own_page_link))
             return True
         except CloudError as error:
             if getattr(error, "errcode", None) == TOO_LONG:

@@ -7,6 +7,7 @@ which is what leases and once-only markers need.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from itertools import islice
@@ -18,6 +19,8 @@ from shared.gateways.retry import call_with_retry
 
 CONNECT_TIMEOUT = 5  # seconds
 PAGE_SIZE = 1000  # ListObjectsV2 max-keys maximum
+DIGEST_PAGE_PROBE = "reports/digest/19700101T000000Z.html"  # the form of the digest pages' keys
+_PAGE_NAME = re.compile(r"[0-9]{8}T[0-9]{6}Z\.html")
 
 
 class ObjectMeta(NamedTuple):
@@ -140,6 +143,17 @@ class ObjectStore:
         endpoint = self._endpoint.replace("-internal.aliyuncs.com", ".aliyuncs.com")
         signer = oss2.Bucket(self._auth, endpoint, self.bucket_name)
         return signer.sign_url("GET", key, int(seconds), slash_safe=True)
+
+    def is_own_page_link(self, url: str) -> bool:
+        """True for a link to one of the digest's pages (`reports/digest/<boundary>.html`) in this bucket
+        on its public endpoint — the only link rolepact posts live to DingTalk (shared/notify.py). Judged
+        from the URL alone: its signature is OSS's to check when someone opens it."""
+        from urllib.parse import urlsplit
+
+        parts, own = urlsplit(url), urlsplit(self.presigned_get_url(DIGEST_PAGE_PROBE, 60))
+        prefix = own.path[: -len(DIGEST_PAGE_PROBE.rpartition("/")[2])]
+        return ((parts.scheme, parts.netloc) == (own.scheme, own.netloc) and not parts.fragment
+                and parts.path.startswith(prefix) and _PAGE_NAME.fullmatch(parts.path[len(prefix):]) is not None)
 
     # -- writes --------------------------------------------------------------------------------------
 
