@@ -58,7 +58,11 @@ class AdminService:
                 "accessKeySecret": creds.access_key_secret}
 
     def caller_context(self, body, request):
-        self.cloud.set_caller_context(body["accessKeyId"], source_ip=body.get("sourceIp"), mfa=body.get("mfa"))
+        try:
+            self.cloud.set_caller_context(body["accessKeyId"], source_ip=body.get("sourceIp"),
+                                          vpc_id=body.get("vpcId"), mfa=body.get("mfa"))
+        except ValueError as error:
+            raise ServiceError("InvalidParameter", str(error), 400)
         return {"ok": True}
 
     def calls(self, body, request):

@@ -20,6 +20,7 @@ from fakecloud.clock import iso
 from fakecloud.iam.identity import Caller
 
 RETENTION = timedelta(days=90)
+MAX_LOOKUP_DELAY = timedelta(minutes=10)  # ActionTrail limits page: time before an event can be queried
 GLOBAL_EVENTS_REGION = "cn-hangzhou"
 
 
@@ -69,7 +70,19 @@ def build_event(caller: Caller, *, now: datetime, service_name: str, event_sourc
 
 
 class Trail:
+    """Per-account events. Two delivery options, defaults from the docs:
+
+    - `lookup_delay`: how long after the call an event shows in LookupEvents. ActionTrail's limits
+      page: "Time before an event is available for query in the console: 10 minutes" -- an upper
+      bound (MAX_LOOKUP_DELAY). Default 0 (at once) so that tests of other things stay direct; the
+      product's pull is tested with the documented bound (tests/acceptance/test_actiontrail_delivery.py).
+    - `publish_reads`: whether Read events reach EventBridge subscribers. EventBridge's ActionTrail
+      events page: "EventBridge supports only ActionTrail events of the write type" (default False).
+    """
+
     def __init__(self) -> None:
+        self.lookup_delay = timedelta(0)
+        self.publish_reads = False
         self._events: dict[str, list[dict]] = {}
         self._subscribers: list[Callable[[str, dict], None]] = []
         self._lock = threading.Lock()
@@ -79,9 +92,18 @@ class Trail:
         (fake-only events such as DingTalk sends, which real EventBridge never carries)."""
         with self._lock:
             self._events.setdefault(account_id, []).append(event)
-            subscribers = list(self._subscribers) if publish and event.get("eventRW") == "Write" else []
+            wanted = event.get("eventRW") == "Write" or self.publish_reads
+            subscribers = list(self._subscribers) if publish and wanted else []
         for deliver in subscribers:
             deliver(account_id, event)
+
+    def visible(self, account_id: str, now: datetime) -> list[dict]:
+        """What LookupEvents can return at `now`: the events at least `lookup_delay` old."""
+        events = self.events(account_id, now)
+        if not self.lookup_delay:
+            return events
+        cutoff = iso(now - self.lookup_delay)
+        return [e for e in events if e["eventTime"] <= cutoff]
 
     def events(self, account_id: str, now: datetime | None = None) -> list[dict]:
         """Events of one account in time order, minus those past the 90-day retention."""

@@ -172,7 +172,8 @@ class RoleAuditor:
                                [f"agreement ended/expired at {iso(applied.expires_at)} but {what}"]
                                + [a.describe() for a in leftover.actions])
             return Finding(name, summary.arn, "in-sync", owner, ["ended as agreed"])
-        desired = desired_role(applied, self.reconciler.protect)
+        desired = desired_role(applied, self.reconciler.protect,
+                               extended_trust=self.settings.extended_trust_conditions)
         drift = plan(desired, self.executor.read(desired))
         if drift.refusal is not None:  # the role is no longer marked as this agreement's
             return Finding(name, summary.arn, "drifted", owner, [drift.refusal.message])

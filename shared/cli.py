@@ -91,7 +91,8 @@ def cmd_plan(args) -> int:
             _print(args, {"refused": [p.to_dict() for p in problems]},
                    "refused by guardrails:\n" + "\n".join(f"  - {p}" for p in problems))
             return 1
-        target = target_for(agreement, settings.now(), control_plane_denials(settings.bucket, settings.service_name))
+        target = target_for(agreement, settings.now(), control_plane_denials(settings.bucket, settings.service_name),
+                            extended_trust=settings.extended_trust_conditions)
         executor = Executor(gateways.ram)
         result = plan(target, executor.read(target))
     except RolepactError as error:  # a cloud error, or no credentials in the environment

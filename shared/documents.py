@@ -1,9 +1,13 @@
 """The RAM documents and names rolepact derives from an agreement (pure).
 
-- trust policy: the partner principals, bounded by `acs:CurrentTime`, ExternalId, MFA and
-  source IP exactly as agreed;
+- trust policy: the partner principals and the agreed `sts:ExternalId` — the only condition RAM
+  documents for trust policies. With `extended_trust` (ROLEPACT_TRUST_EXTRA_CONDITIONS) it also
+  carries the window (`acs:CurrentTime`), `acs:SourceIp` and `acs:MFAPresent`, which RAM documents
+  for permission policies only: whether AssumeRole evaluates them is for the conformance suite;
 - guard policy: a Deny attached to the role that makes RAM itself end access at `expiresAt`
-  (and before `startsAt`, and from outside the agreed networks) — for live STS sessions too;
+  (and before `startsAt`, from outside the agreed networks and, with requireMfa, without MFA) —
+  for live STS sessions too. The network and MFA Denies use `...IfExists`: a request that does
+  not carry the key (a call through a VPC endpoint has no public acs:SourceIp) is denied too;
 - names and ownership marks: every policy rolepact creates is named `rp-<hash>-...` and
   every role/policy carries the agreement id in its description and tags, so rolepact never
   touches what it did not create.
@@ -16,6 +20,7 @@ import re
 from datetime import datetime, timezone
 
 from shared.agreements.model import Agreement, ON_EXPIRY_DELETE_ROLE
+from shared.errors import Problem
 from shared.state import DesiredRole, EndedRole
 
 TAG_MANAGED = "rolepact-managed"
@@ -71,22 +76,37 @@ def role_description(agreement: Agreement) -> str:
     return f"{text} {marker}" if text else marker
 
 
-def trust_policy(agreement: Agreement) -> dict:
+def trust_policy(agreement: Agreement, *, extended: bool = False) -> dict:
+    """`extended`: add the window, source IP and MFA conditions to AssumeRole (undocumented for trust
+    policies; the guard policy enforces all three either way)."""
     condition: dict = {}
-    if agreement.starts_at is not None:
-        condition["DateGreaterThanEquals"] = {"acs:CurrentTime": iso(agreement.starts_at)}
-    condition["DateLessThan"] = {"acs:CurrentTime": iso(agreement.expires_at)}
     terms = agreement.conditions
     if terms.external_id:
         condition["StringEquals"] = {"sts:ExternalId": terms.external_id}
-    if terms.require_mfa:
-        condition["Bool"] = {"acs:MFAPresent": "true"}
-    if terms.source_ip_ranges:
-        condition["IpAddress"] = {"acs:SourceIp": list(terms.source_ip_ranges)}
-    return {"Version": "1", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"RAM": list(agreement.principal_arns())}, "Condition": condition,
-    }]}
+    if extended:
+        if agreement.starts_at is not None:
+            condition["DateGreaterThanEquals"] = {"acs:CurrentTime": iso(agreement.starts_at)}
+        condition["DateLessThan"] = {"acs:CurrentTime": iso(agreement.expires_at)}
+        if terms.require_mfa:
+            condition["Bool"] = {"acs:MFAPresent": "true"}
+        if terms.source_ip_ranges:
+            condition["IpAddress"] = {"acs:SourceIp": list(terms.source_ip_ranges)}
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": list(agreement.principal_arns())}}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": "1", "Statement": [statement]}
+
+
+def trust_policy_problems(agreement: Agreement, *, max_chars: int, extended: bool = False) -> list[Problem]:
+    """The trust policy rolepact would send, measured up front: RAM refuses one over its limit
+    (InvalidParameter.AssumeRolePolicyDocument.Length, value undocumented), and finding out at
+    CreateRole/UpdateRole would be too late for an amendment already half applied."""
+    length = len(canonical(trust_policy(agreement, extended=extended)))
+    if length <= max_chars:
+        return []
+    return [Problem("partner.principals", f"make a trust policy of {length} characters; at most {max_chars} are "
+                                          f"allowed (ROLEPACT_MAX_TRUST_POLICY_CHARS): list fewer principals, "
+                                          f"use 'root', or a shorter conditions.externalId")]
 
 
 def closed_trust_policy(owner_account_id: str) -> dict:
@@ -123,19 +143,21 @@ def guard_policy(agreement: Agreement, protect: tuple[dict, ...] = ()) -> dict:
     if agreement.starts_at is not None:
         statements.append(deny({"DateLessThan": {"acs:CurrentTime": iso(agreement.starts_at)}}))
     statements.append(deny({"DateGreaterThanEquals": {"acs:CurrentTime": iso(agreement.expires_at)}}))
-    if agreement.conditions.source_ip_ranges:
-        statements.append(deny({"NotIpAddress": {"acs:SourceIp": list(agreement.conditions.source_ip_ranges)}}))
+    if agreement.conditions.source_ip_ranges:  # no acs:SourceIp (VPC endpoint) = not from the agreed networks
+        statements.append(deny({"NotIpAddressIfExists": {"acs:SourceIp": list(agreement.conditions.source_ip_ranges)}}))
+    if agreement.conditions.require_mfa:  # no acs:MFAPresent = no MFA shown
+        statements.append(deny({"BoolIfExists": {"acs:MFAPresent": "false"}}))
     statements += [dict(statement) for statement in protect]
     return {"Version": "1", "Statement": statements}
 
 
-def desired_role(agreement: Agreement, protect: tuple[dict, ...] = ()) -> DesiredRole:
+def desired_role(agreement: Agreement, protect: tuple[dict, ...] = (), *, extended_trust: bool = False) -> DesiredRole:
     marker = ownership_marker(agreement.agreement_id)
     return DesiredRole(
         agreement_id=agreement.agreement_id,
         role_name=agreement.role_name,
         description=role_description(agreement),
-        trust=trust_policy(agreement),
+        trust=trust_policy(agreement, extended=extended_trust),
         max_session_duration=agreement.max_session_duration,
         tags=ownership_tags(agreement.agreement_id),
         guard_name=guard_policy_name(agreement.agreement_id),
@@ -151,11 +173,12 @@ def ended_role(agreement_id: str, role_name: str, owner_account_id: str, mode: s
                      guard_policy_name(agreement_id))
 
 
-def target_for(agreement: Agreement, now: datetime, protect: tuple[dict, ...] = ()) -> DesiredRole | EndedRole:
+def target_for(agreement: Agreement, now: datetime, protect: tuple[dict, ...] = (), *,
+               extended_trust: bool = False) -> DesiredRole | EndedRole:
     """Level-triggered: what RAM should hold for this agreement at `now`."""
     if now >= agreement.expires_at:
         return ended_role(agreement.agreement_id, agreement.role_name, agreement.owner.account_id, agreement.on_expiry)
-    return desired_role(agreement, protect)
+    return desired_role(agreement, protect, extended_trust=extended_trust)
 
 
 def partner_policy(role_arn: str) -> dict:

@@ -5,6 +5,11 @@ Level-triggered: read RAM, plan, apply. An answer that means "someone already di
 that means "the world is not what I read" (the role already exists, a delete conflicts)
 makes the executor read again and re-plan. So any number of runs — concurrent, repeated,
 or after a crash — converge on the same state, with no extra writes when nothing changed.
+
+RAM is eventually consistent: right after a detach, DeleteRole and DeletePolicy may still
+answer DeleteConflict.* (Terraform's alicloud provider retries exactly these for that reason).
+A delete conflict therefore waits before the re-read, with a bounded backoff (CONFLICT_WAITS,
+through `Settings.sleep`), instead of giving up after a few instant rounds.
 """
 from __future__ import annotations
 
@@ -31,7 +36,10 @@ ALREADY_DONE = {
 STALE = {"EntityAlreadyExists.Role", "EntityAlreadyExists.Policy", "EntityNotExist.Role", "EntityNotExist.Policy",
          "DeleteConflict.Role.Policy", "DeleteConflict.Policy.User", "DeleteConflict.Policy.Group",
          "DeleteConflict.Policy.Version"}
-MAX_ROUNDS = 4
+# Seconds to wait before re-reading after each delete conflict in one converge: 31 s at most, well
+# inside every function's timeout (intake 120 s), and longer than the 3-5 s Terraform waits per retry.
+CONFLICT_WAITS = (1.0, 2.0, 4.0, 8.0, 16.0)
+MAX_ROUNDS = 4  # re-reads for other surprises (a concurrent run created or removed something)
 
 
 @dataclass
@@ -42,8 +50,10 @@ class Convergence:
 
 
 class Executor:
-    def __init__(self, ram) -> None:
+    def __init__(self, ram, sleep=None) -> None:
+        """`sleep` defaults to the RAM gateway's `settings.sleep` (tests pass a virtual one)."""
         self.ram = ram
+        self.sleep = sleep or getattr(getattr(ram, "settings", None), "sleep", None)
 
     # -- reading -------------------------------------------------------------------------------------------
     def read(self, target: DesiredRole | EndedRole, *, thorough: bool = False) -> ActualState:
@@ -115,7 +125,9 @@ class Executor:
         """
         result = Convergence()
         thorough = False
-        for result.rounds in range(1, MAX_ROUNDS + 1):
+        conflicts = rounds = 0
+        while True:
+            result.rounds += 1
             current = plan(target, self.read(target, thorough=thorough))
             if current.refusal is not None:
                 result.refusal = current.refusal
@@ -124,7 +136,7 @@ class Executor:
                 return result
             if on_plan is not None and result.rounds == 1:
                 on_plan(current.actions)
-            stale = False
+            stale = None
             for action in current.actions:
                 try:
                     self.apply(action)
@@ -133,13 +145,27 @@ class Executor:
                         log.info("already done: %s (%s)", action.describe(), error.code)
                         continue
                     if error.code in STALE:
-                        log.info("state changed under us: %s answered %s; re-reading", action.api, error.code)
-                        stale = thorough = True
+                        stale = error.code
+                        thorough = True
                         break
                     raise
                 result.applied.append(action)
                 if on_applied is not None:
                     on_applied(action)
-            if not stale:
+            if stale is None:
                 return result
-        raise NotConverged(f"{target.role_name}: still changing after {MAX_ROUNDS} rounds")
+            if stale.startswith("DeleteConflict."):  # RAM has not caught up with our detach yet: wait
+                if conflicts >= len(CONFLICT_WAITS):
+                    raise NotConverged(f"{target.role_name}: {stale} persisted after waiting "
+                                       f"{sum(CONFLICT_WAITS):.0f} s")
+                delay = CONFLICT_WAITS[conflicts]
+                conflicts += 1
+                log.info("%s answered %s; waiting %.0f s for RAM to catch up, then re-reading",
+                         action.api, stale, delay)
+                if self.sleep is not None:
+                    self.sleep(delay)
+            else:
+                rounds += 1
+                if rounds >= MAX_ROUNDS:
+                    raise NotConverged(f"{target.role_name}: still changing after {MAX_ROUNDS} rounds")
+                log.info("state changed under us: %s answered %s; re-reading", action.api, stale)

@@ -183,7 +183,7 @@ class Reconciler:
         first_grant = applied is None or status.get("state") not in APPLIED_STATES
         self.records.remember_key(key, agreement.agreement_id, pending={
             "roleName": agreement.role_name, "onExpiry": agreement.on_expiry} if first_grant else None)
-        target = target_for(agreement, now, self.protect)
+        target = target_for(agreement, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
         cut_for = [] if first_grant or isinstance(target, EndedRole) else sessions_to_cut(applied, agreement)
         try:
             cut = self._cut_sessions(applied, cut_for)
@@ -336,7 +336,7 @@ class Reconciler:
             return Outcome(status.get("sourceKey") if status else None, agreement_id, "ignored",
                            status.get("state") if status else None)
         now = self.settings.now()
-        target = target_for(applied, now, self.protect)
+        target = target_for(applied, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
         broken = [] if isinstance(target, EndedRole) else self._breaks_guardrails(applied, now)
         if broken:  # never grant what intake would refuse; ending stays possible
             return self._refuse_recorded(agreement_id, status, applied, broken)
@@ -573,7 +573,8 @@ class Reconciler:
     def _roll_back(self, agreement: Agreement, previous: Agreement | None, now: datetime) -> None:
         if previous is not None and self._breaks_guardrails(previous, now):
             previous = None  # never roll "back" to a recorded revision intake would refuse
-        target = target_for(previous, now, self.protect) if previous is not None else ended_role(
+        extended = self.settings.extended_trust_conditions
+        target = target_for(previous, now, self.protect, extended_trust=extended) if previous is not None else ended_role(
             agreement.agreement_id, agreement.role_name, agreement.owner.account_id)
         try:
             self.executor.converge(target)

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from shared.log import get_logger
+
+log = get_logger("records")
+
 AGREEMENTS = "agreements/"
 STATUS = "status/"
 STATUS_FILES = "status/_files/"
@@ -173,8 +177,14 @@ class Records:
         items = []
         for key in self.store.iter_keys(OUTBOX):
             message = self.store.get_json(key)
-            if message is not None:
-                items.append((key, message))
+            if message is None:
+                continue
+            if not (isinstance(message, dict) and isinstance(message.get("title"), str)
+                    and isinstance(message.get("text"), str)):
+                log.error("outbox item %s is not a message rolepact wrote; removed", key)
+                self.store.delete(key)  # it would sit at the head of the queue for good
+                continue
+            items.append((key, message))
             if len(items) >= limit:
                 break
         return items

@@ -54,6 +54,9 @@ class Guardrails:
     max_session_seconds: int = 14400
     approved_uploaders: frozenset[str] | None = None  # OSS principal ids; None: anyone who can write
     max_file_bytes: int = 64 * 1024
+    # RAM's trust-policy size limit is not documented (only its error code is): refuse up front
+    # what might not fit, at the smallest limit RAM has documented for any policy document.
+    max_trust_policy_chars: int = 2048
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class Settings:
     remediation: str = "report"  # role auditor: report | fix
     sensitive_actions: tuple[str, ...] = DEFAULT_SENSITIVE_ACTIONS
     denial_burst: int = 5  # denied calls within ROLEPACT_AUDIT_DENIAL_WINDOW_SECONDS that make a finding
+    # Also put the window, source IP and MFA into the trust policy (undocumented there; the guard
+    # policy enforces them either way). Opt-in, for accounts where the conformance suite passed.
+    extended_trust_conditions: bool = False
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
 
@@ -99,6 +105,7 @@ class Settings:
             max_session_seconds=int(env.get("ROLEPACT_MAX_SESSION_SECONDS", "14400")),
             approved_uploaders=_set(env.get("ROLEPACT_APPROVED_UPLOADERS")),
             max_file_bytes=int(env.get("ROLEPACT_MAX_FILE_BYTES", str(64 * 1024))),
+            max_trust_policy_chars=int(env.get("ROLEPACT_MAX_TRUST_POLICY_CHARS", "2048")),
         )
         endpoints = Endpoints(
             ram=env.get("ROLEPACT_RAM_ENDPOINT") or None,
@@ -128,6 +135,7 @@ class Settings:
             remediation=env.get("ROLEPACT_REMEDIATION", "report"),
             sensitive_actions=tuple(_list(env.get("ROLEPACT_SENSITIVE_ACTIONS"))) or DEFAULT_SENSITIVE_ACTIONS,
             denial_burst=int(env.get("ROLEPACT_DENIAL_BURST", "5")),
+            extended_trust_conditions=_flag(env, "ROLEPACT_TRUST_EXTRA_CONDITIONS"),
         )
         if env.get("ALIBABA_CLOUD_ACCESS_KEY_ID") and env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
             values["credentials"] = Credentials(env["ALIBABA_CLOUD_ACCESS_KEY_ID"],
@@ -145,9 +153,16 @@ ENVIRONMENT_VARIABLES = (
     "ROLEPACT_DINGTALK_WEBHOOK", "ROLEPACT_DINGTALK_SECRET", "ROLEPACT_NOTICE_OFFSETS", "ROLEPACT_SERVICE_NAME",
     "ROLEPACT_WORKER_FUNCTION", "ROLEPACT_FANOUT_THRESHOLD", "ROLEPACT_FANOUT_BATCH_SIZE", "ROLEPACT_MAX_CONCURRENCY",
     "ROLEPACT_MAX_ATTEMPTS", "ROLEPACT_FAILURE_REPORT_AFTER", "ROLEPACT_REMEDIATION", "ROLEPACT_SENSITIVE_ACTIONS",
-    "ROLEPACT_DENIAL_BURST", "ROLEPACT_FC_API",
+    "ROLEPACT_DENIAL_BURST", "ROLEPACT_FC_API", "ROLEPACT_TRUST_EXTRA_CONDITIONS", "ROLEPACT_MAX_TRUST_POLICY_CHARS",
 )
 FC_APIS = ("fc2", "fc3")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise ValueError(f"{name}: {raw!r} is not true or false")
+    return raw == "true"
 
 
 def _list(raw: str | None) -> list[str]:

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from shared.agreements.model import Agreement
+from shared.documents import trust_policy_problems
 from shared.errors import Problem
 from shared.settings import Guardrails, Settings
 
@@ -67,6 +68,8 @@ def check_guardrails(agreement: Agreement, settings: Settings, *, uploader: str 
         *(_start_horizon(agreement, rails, now) if is_new_revision else []),
         *_session_length(agreement, rails),
         *(_expiry(agreement, now) if is_new_revision else []),
+        *trust_policy_problems(agreement, max_chars=rails.max_trust_policy_chars,
+                               extended=settings.extended_trust_conditions),
     ]
 
 

@@ -47,6 +47,12 @@ MSG_EXTERNAL_ID = (f"must be {S.MIN_EXTERNAL_ID_CHARS}-1224 characters: letters,
                    f"(a random value the partner cannot guess, e.g. 16 hex digits)")
 MSG_DATE_TIME = "must be an ISO 8601 date-time such as 2027-06-01T00:00:00Z"
 MSG_NAIVE_TIME = "must include a time zone, e.g. 2027-06-01T00:00:00Z"
+MSG_POLICY_DATE = ("must be a date as RAM documents it: YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm, "
+                   "e.g. 2027-06-01T00:00:00Z")
+MSG_MFA_WITH_EXTERNAL_ID = (
+    "cannot be combined with conditions.externalId: MFA is present only in a console session signed in with "
+    "MFA, and the console's Switch Role cannot pass an ExternalId (nor can `aliyun configure`), so the partner "
+    "would have no way in; keep one of the two")
 MSG_PRINCIPAL = "must be 'root', 'user/<name>' or 'role/<name>' of the partner account"
 
 
@@ -559,6 +565,17 @@ class _Reader:
             for key, values in block.items():
                 self.string(key, _join(block_path, key), S.CONDITION_KEY_PATTERN, MSG_CONDITION_KEY)
                 self.condition_values(values, _join(block_path, key))
+                if operator.startswith("Date"):
+                    self.policy_dates(values, _join(block_path, key))
+
+    def policy_dates(self, value: object, path: str) -> None:
+        """RAM documents only YYYY-MM-DDThh:mm:ssZ / ...+hh:mm for date conditions."""
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            where = f"{path}[{i}]" if isinstance(value, list) else path
+            if isinstance(item, str) and not re.fullmatch(S.POLICY_DATE_PATTERN, item):
+                self.problem(where, f"{MSG_POLICY_DATE} (got {_show(item)})")
+            elif not isinstance(item, str) and item is not None and not isinstance(item, (dict, list)):
+                self.problem(where, f"{MSG_POLICY_DATE}, not {_kind(item)}")
 
     def condition_values(self, value: object, path: str) -> None:
         if isinstance(value, list) and not value:
@@ -602,6 +619,8 @@ class _Reader:
         external_id = self.string(fields.get("externalId", _ABSENT), "conditions.externalId",
                                   S.EXTERNAL_ID_PATTERN, MSG_EXTERNAL_ID)
         require_mfa = self.boolean(fields.get("requireMfa", _ABSENT), "conditions.requireMfa")
+        if require_mfa and external_id:
+            self.problem("conditions.requireMfa", MSG_MFA_WITH_EXTERNAL_ID)
         ranges = self.ip_ranges(fields.get("sourceIpRanges", _ABSENT))
         return AccessConditions(external_id, bool(require_mfa), ranges)
 

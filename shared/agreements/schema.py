@@ -57,6 +57,8 @@ CONDITION_OPERATORS = (
     "DateGreaterThan", "DateGreaterThanEquals",
     "Bool", "IpAddress", "NotIpAddress",
 )
+# RAM documents the `...IfExists` variants (true when the request lacks the key).
+CONDITION_OPERATORS = CONDITION_OPERATORS + tuple(f"{name}IfExists" for name in CONDITION_OPERATORS)
 
 # --------------------------------------------------------------------------- patterns
 AGREEMENT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
@@ -79,6 +81,9 @@ _DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
 _ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 DATE_TIME_PATTERN = f"^{_DATE}T{_TIME}{_ZONE}$"
+# What RAM documents for Date* condition values: YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm
+# (no date-only value, no missing zone, no fraction) -- refused up front, not by CreatePolicy mid-way.
+POLICY_DATE_PATTERN = f"^{_DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{_ZONE}$"
 
 
 # The seed agreement: Enterprise B's account may operate A's ECS for six months.
@@ -191,6 +196,13 @@ _DEFS = {
         "description": "{Operator: {ConditionKey: value or [values]}}; operators are AND-ed.",
         "minProperties": 1,
         "propertyNames": {"enum": list(CONDITION_OPERATORS)},
+        "patternProperties": {"^Date": {
+            "type": "object",
+            "description": "Date operators compare with YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm.",
+            "minProperties": 1,
+            "propertyNames": {"pattern": CONDITION_KEY_PATTERN},
+            "additionalProperties": _one_or_many("#/$defs/policyDate", "A date or a list of dates (OR-ed)."),
+        }},
         "additionalProperties": {
             "type": "object",
             "description": "Condition keys (e.g. acs:SourceIp) and the values they are compared with.",
@@ -200,6 +212,8 @@ _DEFS = {
         },
     },
     "conditionValue": {"type": ["string", "number", "boolean"], "description": "A condition value."},
+    "policyDate": _string(POLICY_DATE_PATTERN, "A date condition value as RAM documents it, e.g. "
+                                               "2027-06-01T00:00:00Z or 2027-06-01T08:00:00+08:00."),
     "dateTime": _string(DATE_TIME_PATTERN, "ISO 8601 date-time with 'Z' or an explicit offset, e.g. "
                                            "2027-06-01T00:00:00Z or 2027-06-01T08:00:00+08:00."),
 }
@@ -279,16 +293,21 @@ AGREEMENT_SCHEMA: dict = {
                                     "policies) or remove-trust (keep the role, remove the partner and permissions)."},
         "conditions": {
             "type": "object",
-            "description": "Extra conditions on assuming the role, written into its trust policy.",
+            "description": "Conditions on the partner's access: externalId in the trust policy; the source "
+                           "addresses and MFA in the guard policy. requireMfa cannot be combined with externalId "
+                           "(MFA needs the console, whose Switch Role cannot pass an ExternalId).",
             "additionalProperties": False,
+            "not": {"required": ["externalId", "requireMfa"], "properties": {"requireMfa": {"const": True}}},
             "properties": {
                 "externalId": _string(EXTERNAL_ID_PATTERN, "ExternalId the partner must pass to AssumeRole "
                                                            "(8-1224 characters: letters, digits, _+=,.@:/-)."),
                 "requireMfa": {"type": "boolean", "default": False,
-                               "description": "Require the partner's caller to have signed in with MFA."},
+                               "description": "Require a console session signed in with MFA (then the console's "
+                                              "Switch Role is the only way in; not with externalId)."},
                 "sourceIpRanges": {
                     "type": "array",
-                    "description": "Addresses the partner may assume the role from; omit to allow any.",
+                    "description": "Public addresses the partner's calls must come from (calls through VPC "
+                                   "endpoints are denied); omit to allow any.",
                     "minItems": 1,
                     "maxItems": MAX_IP_RANGES,
                     "uniqueItems": True,

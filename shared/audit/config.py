@@ -8,8 +8,9 @@ bucket) still come from `Settings`.
     ROLEPACT_AUDIT_GLOBAL_REGION         cn-hangzhou       where ActionTrail stores global (RAM) events
                                                            (ap-southeast-1 on the international site)
     ROLEPACT_AUDIT_LOOKBACK_HOURS        24                first run: how far back LookupEvents starts
-    ROLEPACT_AUDIT_OVERLAP_MINUTES       10                each run re-reads this much before the checkpoint
-                                                           (ActionTrail delivers some events late)
+    ROLEPACT_AUDIT_OVERLAP_MINUTES       15                each run re-reads this much before the checkpoint
+                                                           (ActionTrail: an event can take 10 minutes to be
+                                                           queryable; 5 more for clock skew)
     ROLEPACT_AUDIT_CHUNK_MINUTES         60                a long gap is read in windows of this size ...
     ROLEPACT_AUDIT_MAX_CHUNKS            24                ... at most this many per run (the next run goes on)
     ROLEPACT_AUDIT_TIME_BUDGET_SECONDS   240               no new window is started after this long in one run
@@ -36,7 +37,7 @@ class AuditConfig:
     service_role_name: str = "rolepact-fc-role"
     global_region: str = "cn-hangzhou"
     lookback: timedelta = timedelta(hours=24)
-    overlap: timedelta = timedelta(minutes=10)
+    overlap: timedelta = timedelta(minutes=15)
     chunk: timedelta = timedelta(minutes=60)
     max_chunks: int = 24
     time_budget_seconds: float = 240.0
@@ -67,7 +68,7 @@ class AuditConfig:
             service_role_name=(env.get("ROLEPACT_SERVICE_ROLE_NAME") or "rolepact-fc-role").strip(),
             global_region=(env.get("ROLEPACT_AUDIT_GLOBAL_REGION") or "cn-hangzhou").strip(),
             lookback=timedelta(hours=max(1.0, number("ROLEPACT_AUDIT_LOOKBACK_HOURS", 24))),
-            overlap=timedelta(minutes=max(0.0, number("ROLEPACT_AUDIT_OVERLAP_MINUTES", 10))),
+            overlap=timedelta(minutes=max(0.0, number("ROLEPACT_AUDIT_OVERLAP_MINUTES", 15))),
             chunk=timedelta(minutes=max(1.0, number("ROLEPACT_AUDIT_CHUNK_MINUTES", 60))),
             max_chunks=max(1, int(number("ROLEPACT_AUDIT_MAX_CHUNKS", 24))),
             time_budget_seconds=max(1.0, number("ROLEPACT_AUDIT_TIME_BUDGET_SECONDS", 240)),

@@ -48,9 +48,11 @@ from shared.audit.storage import REPORTS, AuditStore, parse_iso
 from shared.audit.views import load_views
 from shared.errors import CloudError
 from shared.log import get_logger
-from shared.notify import Notice, Notifier, md_code
+from shared.notify import LINK_SLOT, Link, Notice, Notifier, md_code
 from shared.records import Records
 from shared.rightsize.renewal import digest_lines, section_of
+
+PAGE_LABEL = "Open the HTML report (charts)"
 
 log = get_logger("audit")
 RETENTION = timedelta(days=90)  # ActionTrail keeps events this long
@@ -345,18 +347,21 @@ class AccessAudit:
         key = f"{REPORTS}digest/{stamp}.md"
         title = digest_title(start, end)
         rightsize = digest_lines(self.settings, self.gateways, self.records, views)
-        link = self.save_page(report.data, f"{REPORTS}digest/{stamp}.html",
-                              {agreement_id: plain for agreement_id, (_, plain) in rightsize.items()})
-        text = render_markdown(report.data, title=title, link=link, appendix=section_of(rightsize))
-        self.store.put_report(key, text, report.data)  # saved before it is sent: a failed send loses nothing
-        status = self.notifier.send(Notice(DIGEST_NOTICES, f"digest:{stamp}", title, text))
+        paragraph, link = self.save_page(report.data, f"{REPORTS}digest/{stamp}.html",
+                                         {agreement_id: plain for agreement_id, (_, plain) in rightsize.items()})
+        text = render_markdown(report.data, title=title, link=paragraph, appendix=section_of(rightsize))
+        # saved before it is sent, as it will read in DingTalk: a failed send loses nothing
+        live = f"[{link.label}]({link.url})" if link else PAGE_LABEL
+        self.store.put_report(key, text.replace(LINK_SLOT, live), report.data)
+        status = self.notifier.send(Notice(DIGEST_NOTICES, f"digest:{stamp}", title, text, link=link))
         log.info("access digest %s: %s", key, status)
         return {"sent": status in ("sent", "queued"), "status": status, "report": key, "since": _iso(start),
                 "until": _iso(end), "agreements": report.data["totals"]["agreements"],
                 "events": report.data["totals"]["events"]}
 
-    def save_page(self, data: dict, key: str, rightsize: dict[str, str] | None = None) -> str:
-        """Render and save the digest's HTML page; returns the message's paragraph that links to it.
+    def save_page(self, data: dict, key: str, rightsize: dict[str, str] | None = None) -> tuple[str, Link | None]:
+        """Render and save the digest's HTML page; returns the message's paragraph about it, with
+        LINK_SLOT where the notifier puts the live link, and that link.
 
         The link is presigned for `report_link_lifetime`, capped at STS_LINK_CAP when signed with
         temporary credentials (always, on FC), so the expiry it states is the real one. A page that
@@ -368,15 +373,16 @@ class AccessAudit:
             self.store.put_page(key, render_html(data, title="rolepact access audit digest", rightsize=rightsize))
         except CloudError as error:
             log.error("digest page %s not saved: %s", key, error)
-            return f"HTML report not saved this time ({md_code(error.code)}): `rolepact report --html FILE` makes it."
+            return (f"HTML report not saved this time ({md_code(error.code)}): `rolepact report --html FILE` makes it.",
+                    None)
         except Exception:  # noqa: BLE001 - a rendering bug must not cost the digest
             log.exception("digest page %s could not be rendered", key)
-            return "HTML report not available this time: `rolepact report --html FILE` makes it."
+            return "HTML report not available this time: `rolepact report --html FILE` makes it.", None
         lifetime = self.config.report_link_lifetime
         if self.gateways.store.temporary_credentials:
             lifetime = min(lifetime, STS_LINK_CAP)
         url = self.gateways.store.presigned_get_url(key, int(lifetime.total_seconds()))
         expires = (self.settings.now() + lifetime).astimezone(timezone.utc)
         log.info("digest page %s saved; link valid until %s", key, _iso(expires))  # never the URL itself
-        return (f"**[Open the HTML report (charts)]({url})** — link valid until {expires:%Y-%m-%d %H:%M} UTC; "
-                f"after that the page stays in the bucket at `{md_code(key)}`.")
+        return (f"**{LINK_SLOT}** — link valid until {expires:%Y-%m-%d %H:%M} UTC; "
+                f"after that the page stays in the bucket at `{md_code(key)}`."), Link(PAGE_LABEL, url)

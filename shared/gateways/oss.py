@@ -7,7 +7,6 @@ which is what leases and once-only markers need.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from itertools import islice
@@ -19,8 +18,6 @@ from shared.gateways.retry import call_with_retry
 
 CONNECT_TIMEOUT = 5  # seconds
 PAGE_SIZE = 1000  # ListObjectsV2 max-keys maximum
-DIGEST_PAGE_PROBE = "reports/digest/19700101T000000Z.html"  # the form of the digest pages' keys
-_PAGE_NAME = re.compile(r"[0-9]{8}T[0-9]{6}Z\.html")
 
 
 class ObjectMeta(NamedTuple):
@@ -144,16 +141,17 @@ class ObjectStore:
         signer = oss2.Bucket(self._auth, endpoint, self.bucket_name)
         return signer.sign_url("GET", key, int(seconds), slash_safe=True)
 
-    def is_own_page_link(self, url: str) -> bool:
-        """True for a link to one of the digest's pages (`reports/digest/<boundary>.html`) in this bucket
-        on its public endpoint — the only link rolepact posts live to DingTalk (shared/notify.py). Judged
-        from the URL alone: its signature is OSS's to check when someone opens it."""
+    def is_own_report_url(self, url: str) -> bool:
+        """Whether `url` is a presigned GET of an object under this bucket's `reports/`, on the endpoint
+        presigned_get_url() signs for (virtual-hosted `bucket.host/reports/…`, or path-style
+        `host/bucket/reports/…` on an IP endpoint): the one link a DingTalk message may carry live."""
         from urllib.parse import urlsplit
 
-        parts, own = urlsplit(url), urlsplit(self.presigned_get_url(DIGEST_PAGE_PROBE, 60))
-        prefix = own.path[: -len(DIGEST_PAGE_PROBE.rpartition("/")[2])]
-        return ((parts.scheme, parts.netloc) == (own.scheme, own.netloc) and not parts.fragment
-                and parts.path.startswith(prefix) and _PAGE_NAME.fullmatch(parts.path[len(prefix):]) is not None)
+        if not isinstance(url, str) or any(c in url for c in " \t\r\n()[]<>\"'`\\"):
+            return False
+        ours, theirs = urlsplit(self.presigned_get_url("reports/x", 60)), urlsplit(url)
+        return ((theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+                and theirs.path.startswith(ours.path[:-1]) and ".." not in theirs.path and "Signature=" in theirs.query)
 
     # -- writes --------------------------------------------------------------------------------------
 

@@ -146,9 +146,11 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout, deploy
             desk.onboard_alice(pack.get("partnerPolicy") or {})
             timeline.step(now(), "company-b onboards Alice with the pack's least-privilege policy",
                           f"sts:AssumeRole on {pack.get('roleArn')} only; ExternalId {pack.get('externalId')}")
-            _, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
-            timeline.expect(now(), "Alice tries before startsAt: RAM refuses", error == "NoPermission",
-                            f"AssumeRole -> {error}")
+            early, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
+            if early is not None:  # the trust policy names no window by default: the guard policy denies
+                _, error = desk.describe_and_stop(early, instance)
+            timeline.expect(now(), "Alice tries before startsAt: RAM refuses",
+                            error in ("NoPermission", "Forbidden.RAM"), f"-> {error}")
 
             clock.move_to(starts + timedelta(minutes=1))
             stage.tick()

@@ -66,7 +66,10 @@ def test_the_rate_limit_answer_is_queued_and_sent_later(stage, clock):
     assert alerts(stage) == [] and len(outbox(stage)) == 1
 
     robot.rate_limit = 20
-    tick(stage, clock, T0 + timedelta(minutes=1))  # the enforcer's next tick drains the outbox
+    calls = robot_calls(stage)
+    tick(stage, clock, T0 + timedelta(minutes=1))  # 130101 means a 10-minute lockout: nobody sends meanwhile
+    assert robot_calls(stage) == calls and alerts(stage) == []
+    tick(stage, clock, T0 + timedelta(minutes=11))  # the first tick after the lockout drains the outbox
     [alert] = alerts(stage)
     assert "drift" in alert["title"] and outbox(stage) == []
 

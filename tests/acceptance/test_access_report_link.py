@@ -105,3 +105,16 @@ def test_only_the_digest_link_to_its_own_page_stays_live(stage, clock):
     assert "](" not in forged["text"] and "https://" not in forged["text"] and "http://" not in forged["text"]
     assert forged["text"].count("[Open the HTML report (charts)] (https[:]//") == len(lookalikes) - 1
 
+
+
+def test_the_link_is_recognised_as_rolepacts_own_on_a_path_style_endpoint_too():
+    """The fake's server mode (and any IP endpoint) gets path-style URLs, `host/bucket/reports/…`: the
+    digest's link must stay live there as well, and a neighbour bucket's reports must not."""
+    settings = Settings(account_id="1234567890123456", credentials=Credentials("STS.x", "secret", "token"),
+                        endpoints=Endpoints(oss="127.0.0.1:8765", protocol="http"))
+    store = ObjectStore(settings)
+    url = store.presigned_get_url("reports/digest/20270302T000000Z.html", 3600)
+    assert urlsplit(url).path == "/rolepact-data/reports/digest/20270302T000000Z.html"
+    assert store.is_own_report_url(url)
+    assert not store.is_own_report_url(url.replace("/rolepact-data/", "/other-bucket/"))
+    assert not store.is_own_report_url(url.replace("/reports/", "/agreements/"))

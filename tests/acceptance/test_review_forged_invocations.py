@@ -98,3 +98,36 @@ def test_a_pushed_event_that_actiontrail_confirms_later_is_processed_then(stage,
     assert result["pending"]["confirmed"] == 1
     assert event["eventId"] in {e["eventId"] for e in stored(stage)}
     assert alerts(stage)
+
+
+def test_only_a_presigned_link_to_this_deployments_reports_is_ever_live(fake, clock):
+    """The digest's link to its HTML page is the one live link rolepact sends. Outbox messages wait in the
+    bucket, so a bucket writer could queue one with a `link` of their own; the sink makes a link live only
+    when it is a presigned URL of this deployment's `reports/`, and drops slots an input smuggled in."""
+    from shared.notify import LINK_SLOT
+
+    stage = make_timer_stage(fake)
+    own = stage.oss().sign_url("GET", "reports/digest/x.html", 3600, slash_safe=True)
+    forged = {
+        "evil": "https://evil.example/reports/x.html?Signature=x",
+        "other-prefix": own.replace("/reports/", "/status/"),
+        "breaks-markdown": own + ")[x](https://evil.example",
+    }
+    for name, url in forged.items():
+        stage.upload(f"outbox/20270101T000000Z-{name}.json",
+                     {"title": f"rolepact forged {name}", "text": f"{LINK_SLOT} {EVIL}", "link": {"label": "Renew", "url": url}})
+    stage.upload("outbox/20270101T000000Z-0-garbage.json", ["not", "a", "message"])  # must not wedge the queue
+    stage.upload("outbox/20270101T000001Z-own.json",
+                 {"title": "rolepact own link", "text": f"**{LINK_SLOT}** {EVIL} {LINK_SLOT}",
+                  "link": {"label": "Open [x](y)", "url": own}})
+    clock.move_to(T0 + timedelta(minutes=1))
+    stage.tick()  # the enforcer drains the outbox
+    for name in forged:
+        [message] = titled(stage, f"forged {name}")
+        no_live_link(message["text"])
+        assert LINK_SLOT not in message["text"]
+    assert stage.read_json("outbox/20270101T000000Z-0-garbage.json") is None
+    [message] = titled(stage, "own link")
+    assert message["text"].count("](") == 1 and f"]({own})" in message["text"]  # one live link, to the report
+    no_live_link(message["text"].replace(f"]({own})", "]"))
+    assert LINK_SLOT not in message["text"]

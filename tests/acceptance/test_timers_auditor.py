@@ -49,7 +49,7 @@ def scenario(stage, clock) -> dict:
     clock.move_to(T0 + timedelta(minutes=5))
     document = trust_of(stage, "edited-trust")
     document["Statement"][0]["Principal"]["RAM"].append(f"acs:ram::{C}:root")
-    del document["Statement"][0]["Condition"]["StringEquals"]  # and the ExternalId condition is gone
+    del document["Statement"][0]["Condition"]  # and the ExternalId condition (its only one) is gone
     admin.update_role(ram_models.UpdateRoleRequest(role_name="edited-trust",
                                                    new_assume_role_policy_document=json.dumps(document)))
     admin.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(

@@ -59,9 +59,11 @@ def run_every_flow(cloud, clock, fc_api: str) -> None:
     stage.settings = dataclasses.replace(stage.settings, sleep=lambda seconds: None)
     reset_settings(stage.settings)
     expires = T0 + timedelta(days=10, hours=3)
-    # intake: provision, amend (extend), refuse, and three more for a fan-out at expiry
+    # intake: provision, amend (extend and rotate the ExternalId: UpdateRole), refuse, and three more
+    # for a fan-out at expiry
     stage.upload("agreements/seed.json", agreement("seed", "ecs-admin", expires - timedelta(days=1)))
-    stage.upload("agreements/seed.json", agreement("seed", "ecs-admin", expires))
+    stage.upload("agreements/seed.json", agreement("seed", "ecs-admin", expires, conditions=dict(
+        EXAMPLE_AGREEMENT["conditions"], externalId="b-rotated-1")))
     stage.upload("agreements/bad.json", b'{"apiVersion": "rolepact/v1"}')
     for n in range(3):
         stage.upload(f"agreements/bulk-{n}.json", agreement(f"bulk-{n}", f"bulk-role-{n}", expires))

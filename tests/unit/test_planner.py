@@ -32,9 +32,9 @@ def agreement(**changes) -> Agreement:
     return replace(base, **changes)
 
 
-def applied(ag: Agreement) -> ActualState:
+def applied(ag: Agreement, *, extended_trust: bool = False) -> ActualState:
     """RAM exactly as a converged provision of `ag` leaves it."""
-    want = desired_role(ag)
+    want = desired_role(ag, extended_trust=extended_trust)
     role = RoleSnapshot(want.role_name, f"acs:ram::{A}:role/{want.role_name}", "3" * 18, want.description,
                         want.trust, want.max_session_duration, dict(want.tags),
                         frozenset({("Custom", want.guard_name)} | {("Custom", n) for n in want.custom}
@@ -60,12 +60,8 @@ def test_provision_is_the_minimum_and_guards_before_granting():
     assert p.actions[5] == AttachPolicy("ecs-admin", "System", "AliyunECSFullAccess")
     create = p.actions[0]
     assert create.trust["Statement"][0]["Principal"] == {"RAM": [f"acs:ram::{B}:root"]}
-    assert create.trust["Statement"][0]["Condition"] == {
-        "DateGreaterThanEquals": {"acs:CurrentTime": "2026-12-01T00:00:00Z"},
-        "DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00Z"},
-        "StringEquals": {"sts:ExternalId": "b-7f3a9c"},
-        "IpAddress": {"acs:SourceIp": ["203.0.113.0/24"]},
-    }
+    # RAM documents only sts:ExternalId for trust policies: the window and networks are the guard's
+    assert create.trust["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": "b-7f3a9c"}}
     assert "[rolepact:company-b-ecs-admin]" in create.description
     assert dict(create.tags) == ownership_tags("company-b-ecs-admin")
 
@@ -76,7 +72,27 @@ def test_guard_policy_denies_everything_outside_the_window_and_networks():
     assert all(s["Effect"] == "Deny" and s["Action"] == "*" and s["Resource"] == "*" for s in guard["Statement"])
     assert {"DateLessThan": {"acs:CurrentTime": "2026-12-01T00:00:00Z"}} in conditions
     assert {"DateGreaterThanEquals": {"acs:CurrentTime": "2027-06-01T00:00:00Z"}} in conditions
-    assert {"NotIpAddress": {"acs:SourceIp": ["203.0.113.0/24"]}} in conditions
+    # IfExists: a call without acs:SourceIp (a VPC endpoint) is denied too
+    assert {"NotIpAddressIfExists": {"acs:SourceIp": ["203.0.113.0/24"]}} in conditions
+    assert not any("acs:MFAPresent" in str(c) for c in conditions)  # requireMfa is false in the seed
+
+
+def test_require_mfa_is_a_guard_deny_that_fires_without_the_key():
+    ag = agreement()
+    mfa = replace(ag, conditions=replace(ag.conditions, external_id=None, require_mfa=True))
+    guard = desired_role(mfa).guard_document
+    assert {"BoolIfExists": {"acs:MFAPresent": "false"}} in [s["Condition"] for s in guard["Statement"]]
+    assert "Condition" not in desired_role(mfa).trust["Statement"][0]
+
+
+def test_extended_trust_conditions_are_opt_in():
+    trust = desired_role(agreement(), extended_trust=True).trust["Statement"][0]["Condition"]
+    assert trust == {
+        "DateGreaterThanEquals": {"acs:CurrentTime": "2026-12-01T00:00:00Z"},
+        "DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00Z"},
+        "StringEquals": {"sts:ExternalId": "b-7f3a9c"},
+        "IpAddress": {"acs:SourceIp": ["203.0.113.0/24"]},
+    }
 
 
 def test_converged_state_plans_nothing():
@@ -84,10 +100,18 @@ def test_converged_state_plans_nothing():
     assert plan(desired_role(ag), applied(ag)).empty
 
 
-def test_extension_updates_guard_first_then_trust():
+def test_extension_updates_only_the_guard():
     ag = agreement()
     later = replace(ag, expires_at=datetime(2027, 9, 1, tzinfo=timezone.utc))
     p = plan(desired_role(later), applied(ag))
+    assert apis(p) == ["CreatePolicyVersion"]
+    assert p.actions[0].policy == GUARD
+
+
+def test_extension_with_extended_trust_updates_guard_first_then_trust():
+    ag = agreement()
+    later = replace(ag, expires_at=datetime(2027, 9, 1, tzinfo=timezone.utc))
+    p = plan(desired_role(later, extended_trust=True), applied(ag, extended_trust=True))
     assert apis(p) == ["CreatePolicyVersion", "UpdateRole"]
     assert p.actions[0].policy == GUARD
     assert p.actions[1].trust is not None and p.actions[1].max_session_duration is None

@@ -31,7 +31,7 @@ class ActionTrailService(PopService):
         call.authorize("actiontrail:LookupEvents", f"acs:actiontrail:{call.region}:{call.account_id}:*")
         now = self.cloud.now()
         query = self._query(call, now)
-        events = self.cloud.trail.events(call.account_id, now)
+        events = self.cloud.trail.visible(call.account_id, now)
         if query.head is None:
             query.head = events[-1]["eventId"] if events else None
         page, cursor = lookup(events, call.region, query)

@@ -93,7 +93,7 @@ class StsBackend:
         conditions = self.cloud.condition_values(caller)
         if request.external_id is not None:
             conditions["sts:ExternalId"] = request.external_id
-        ctx = RequestContext("sts:AssumeRole", role.arn, conditions)
+        ctx = RequestContext("sts:AssumeRole", role.arn, conditions, negated_missing=self.cloud.negated_missing_key)
         decision = evaluate_trust(role.parsed_trust, caller.principal_ref(), ctx)
         if decision != Decision.ALLOW:
             raise trust_denied(caller, decision)
