@@ -132,7 +132,7 @@ class DirectRam:
         if role is None:
             return None
         return RoleSnapshot(role.name, role.arn, role.role_id, role.description, json.loads(role.trust_document),
-                            role.max_session_duration)
+                            role.max_session_duration, create_date=role.create_date.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def list_policies_for_role(self, name):
         role = self.ram.find_role(OWNER, name)
@@ -158,6 +158,7 @@ class DirectRam:
         with self.cloud.lock:
             self.ram.create_role(OWNER, name, canonical(trust), description, max_session_duration,
                                  [{"Key": k, "Value": v} for k, v in dict(tags).items()])
+        return self.get_role(name)  # the executor records its RoleId (shared.ownership)
 
     def create_policy(self, name, document, description, tags=()):
         with self.cloud.lock:
@@ -329,11 +330,14 @@ def minimum_writes(stage, agreement_id: str) -> int:
     """The writes the planner must make to end this agreement (read as A, with no latency, before the run)."""
     from shared.executor import Executor
     from shared.gateways import Gateways
+    from shared.ownership import RoleLedger
     from shared.settings import Credentials
 
     settings = stage.settings.with_credentials(Credentials(stage.owner.access_key_id, stage.owner.access_key_secret))
+    gateways = Gateways.connect(settings)
     target = ended_role(agreement_id, agreement_id, OWNER)
-    return len(plan(target, Executor(Gateways.connect(settings).ram).read(target)).actions)
+    ledger = RoleLedger(gateways.store, settings.now, read_only=True)
+    return len(plan(target, Executor(gateways.ram, ledger, settings.bucket).read(target)).actions)
 
 
 def main() -> int:

@@ -82,13 +82,21 @@ def build(dist: Path) -> None:
     for name in prune(dist):
         print(f"left out {name}: no code path of the functions imports it")
     if sys.version_info[:2] == (3, 10):  # FC's code directory is read-only: ship the runtime's bytecode
-        run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(dist)])
+        compile_bytecode(dist)
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                               capture_output=True).stdout.strip() or "unknown"
     (dist / "ROLEPACT_BUILD").write_text(f"rolepact {project()['version']} ({revision}) for python3.10 x86_64\n",
                                          "utf-8")
     check(dist)
     print(f"built {dist} ({sum(1 for _ in dist.rglob('*.py'))} Python files)")
+
+
+def compile_bytecode(dist: Path) -> None:
+    """`__pycache__` for this interpreter, validated by a hash of each source (PEP 552), not by its
+    modification time: the zip upload and FC's unpacking need not keep file times, and a timestamp
+    pyc whose source time moved is ignored — recompiled in memory at every cold start, since the
+    code directory is read-only. A source edited in place still wins over its pyc."""
+    run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash", str(dist)])
 
 
 # --------------------------------------------------------------------------- what to leave out

@@ -10,7 +10,7 @@ import importlib
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fakecloud import clock, ids
 from fakecloud.auth.pop import NonceCache
@@ -92,9 +92,10 @@ class FakeCloud:
             self.services[key] = getattr(module, class_name)(self)
 
     # -- time ---------------------------------------------------------------------------------
-    @staticmethod
-    def now() -> datetime:
-        return clock.now()
+    clock_offset = timedelta(0)  # the fake's clock ahead (+) or behind (-) the process clock: clock-skew tests
+
+    def now(self) -> datetime:
+        return clock.now() + self.clock_offset
 
     # -- accounts and identities ---------------------------------------------------------------
     def add_account(self, account_id: str, alias: str | None = None, *, access_key_id: str | None = None,
@@ -305,7 +306,8 @@ class FakeCloud:
 
         if caller.session is None or caller.session.session_policy is None:
             return None
-        ctx = RequestContext(action, resource, self.condition_values(caller, conditions))
+        ctx = RequestContext(action, resource, self.condition_values(caller, conditions),
+                             negated_missing=self.negated_missing_key)
         return evaluate([caller.session.session_policy], ctx)
 
     # -- dispatch ----------------------------------------------------------------------------------

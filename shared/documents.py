@@ -25,6 +25,7 @@ from shared.state import DesiredRole, EndedRole
 
 TAG_MANAGED = "rolepact-managed"
 TAG_AGREEMENT = "rolepact-agreement"
+TAG_DEPLOYMENT = "rolepact-deployment"  # the deployment (its bucket) whose agreement created the policy
 # rolepact appends its mark to the description; text before it comes from the agreement file,
 # so only a mark at the very end counts (a file must not be able to forge another agreement's).
 _MARKER = re.compile(r"\[rolepact:([a-z0-9-]+)\]\s*$")
@@ -116,22 +117,52 @@ def closed_trust_policy(owner_account_id: str) -> dict:
     }]}
 
 
-def control_plane_denials(bucket: str, service: str) -> tuple[dict, ...]:
-    """Deny statements that keep a partner's session away from rolepact itself, whatever the
-    agreement grants (e.g. AliyunOSSFullAccess, AliyunFCFullAccess): its bucket (the agreements and
-    the status records the timers act on), its functions (FC 2.0: its service; FC 3.0: functions
-    named `<ROLEPACT_SERVICE_NAME>-*`), and handing its `rolepact-*` roles to a service. Without
-    them a partner could rewrite its own agreement and grant itself anything."""
+# The control plane of the owner account: whatever an agreement grants (even a broad system policy
+# exempted from the guardrails), a partner's session never reaches these. Whole services where the
+# service *is* control (identity, audit trail, event routing, organization); the destructive verbs of
+# logging (the trail's copy in SLS); and running commands on instances, which act with the instance's
+# RAM role. Kept in one statement with wildcards: RAM's 6144-character limit holds the whole guard.
+CONTROL_PLANE_ACTIONS = (
+    "ram:*", "ims:*",                                              # identity: users, keys, roles, policies
+    "actiontrail:*", "log:Delete*", "log:Update*",                 # the audit trail and the logs keeping it
+    "eventbridge:*",                                               # event routing: what runs on which event
+    "resourcemanager:*", "resourcedirectorymaster:*", "cloudsso:*",  # organization, control policies, SSO
+    "ecs:RunCommand", "ecs:InvokeCommand", "ecs:SendFile",         # code on instances holding RAM roles
+)
+
+
+def control_plane_denials(owner_account: str, bucket: str, service: str,
+                          deployment_prefix: str = "rolepact") -> tuple[dict, ...]:
+    """Deny statements every agreement's guard policy carries, whatever the agreement grants.
+
+    - the control plane of the account (CONTROL_PLANE_ACTIONS);
+    - assuming any other role of the owner account (role chaining would leave this guard behind);
+    - every rolepact deployment of the account: its bucket (agreements, and the status records the timers
+      act on) and its FC service (FC 3.0: its functions, named `<service>-<name>`), found by the naming
+      scheme `<deployment_prefix>*`,
+      plus this deployment's own bucket and service by name in case they do not follow the scheme.
+      Without them a partner could rewrite an agreement — its own, or one of another deployment.
+    """
+    buckets = [f"acs:oss:*:*:{deployment_prefix}*", f"acs:oss:*:*:{deployment_prefix}*/*"]
+    if not bucket.startswith(deployment_prefix):
+        buckets += [f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"]
+    functions = [f"acs:fc:*:*:services/{deployment_prefix}*", f"acs:fc:*:*:functions/{deployment_prefix}*"]
+    if not service.startswith(deployment_prefix):
+        functions += [f"acs:fc:*:*:services/{service}", f"acs:fc:*:*:services/{service}.*",
+                      f"acs:fc:*:*:services/{service}/*",
+                      f"acs:fc:*:*:functions/{service}-*"]  # FC 3.0: deploy/fc3/s.yaml names them <service>-<name>
     return (
-        {"Effect": "Deny", "Action": "oss:*", "Resource": [f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"]},
-        {"Effect": "Deny", "Action": "fc:*", "Resource": [f"acs:fc:*:*:services/{service}",
-                                                          f"acs:fc:*:*:services/{service}/*",
-                                                          f"acs:fc:*:*:services/{service}.*",
-                                                          # FC 3.0: no service; deploy/fc3/s.yaml names
-                                                          # every function <prefix>-<name>, prefix = service
-                                                          f"acs:fc:*:*:functions/{service}-*"]},
-        {"Effect": "Deny", "Action": "ram:PassRole", "Resource": "acs:ram:*:*:role/rolepact-*"},
+        {"Effect": "Deny", "Action": list(CONTROL_PLANE_ACTIONS), "Resource": "*"},
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"acs:ram:*:{owner_account}:role/*"},
+        {"Effect": "Deny", "Action": "oss:*", "Resource": buckets},
+        {"Effect": "Deny", "Action": "fc:*", "Resource": functions},
     )
+
+
+def deployment_protection(settings) -> tuple[dict, ...]:
+    """control_plane_denials for the deployment `settings` describe."""
+    return control_plane_denials(settings.account_id or "*", settings.bucket, settings.service_name,
+                                 settings.deployment_prefix)
 
 
 def guard_policy(agreement: Agreement, protect: tuple[dict, ...] = ()) -> dict:

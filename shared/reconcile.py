@@ -19,13 +19,15 @@ from shared.actions import Action
 from shared.agreements.guardrails import check_guardrails, escalating_system_policy
 from shared.agreements.model import ON_EXPIRY_DELETE_ROLE, Agreement
 from shared.agreements.parse import parse_agreement, read_agreement_id
-from shared.documents import control_plane_denials, ended_role, iso, target_for
+from shared.documents import deployment_protection, ended_role, iso, target_for
 from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
 from shared.executor import Executor
+from shared.grant import effective_grant, grant_markdown
 from shared.log import get_logger
 from shared.notify import Notice, Notifier, md_code, md_text, wire_bytes
 from shared.onboarding import onboarding_markdown, onboarding_pack
 from shared.killswitch import is_banned, kill_switches
+from shared.ownership import RoleLedger
 from shared.records import OWN_PREFIXES, Records, is_agreement_key, stamp
 from shared.rightsize.renewal import notice_note
 from shared.state import EndedRole
@@ -63,9 +65,10 @@ class Reconciler:
         self.settings = settings
         self.gateways = gateways
         self.records = Records(gateways.store)
-        self.executor = Executor(gateways.ram)
+        self.ledger = RoleLedger(gateways.store, settings.now)  # which roles rolepact created (their RoleId)
+        self.executor = Executor(gateways.ram, self.ledger, settings.bucket)
         # the guard policy of every agreement keeps the partner away from rolepact's own resources
-        self.protect = control_plane_denials(settings.bucket, settings.service_name)
+        self.protect = deployment_protection(settings)
         self.notifier = notifier or Notifier(settings, gateways, self.records)
         self._system_policies: dict[str, object] = {}  # lower-cased name -> GetPolicy answer (or None)
         self._lock = None  # uploaders.LockCheck, read on first use
@@ -151,7 +154,8 @@ class Reconciler:
             return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
         # System-policy documents are judged on every run, a redelivery of an applied file too: the
         # exemption list may have shrunk since (ROLEPACT_ALLOW_PRIVILEGED_POLICIES).
-        unknown, escalating = self._unknown_system_policies(agreement)
+        system_documents: dict = {}  # what RAM returned for each: the granted notice summarises them
+        unknown, escalating = self._unknown_system_policies(agreement, system_documents)
         if (unknown and is_new_revision) or escalating:
             return self._reject(key, agreement.agreement_id, agreement.digest, unknown + escalating,
                                 "invalid" if unknown else "guardrail", upload=upload)
@@ -199,7 +203,8 @@ class Reconciler:
         if isinstance(target, EndedRole):  # uploaded already expired and not refused (not a new revision)
             outcome = self._record_end(agreement.agreement_id, status, converged.applied, "expired")
         else:
-            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now, cut_for)
+            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now, cut_for,
+                                           system_documents)
         if first_grant:
             self.records.remember_key(key, agreement.agreement_id)  # recorded: nothing pending any more
         if converged.applied and outcome.state in APPLIED_STATES and \
@@ -242,9 +247,11 @@ class Reconciler:
                                               agreement.on_expiry))
         return Outcome(key, agreement.agreement_id, "ignored")
 
-    def _unknown_system_policies(self, agreement: Agreement) -> tuple[list[Problem], list[Problem]]:
-        """(System policies RAM does not have, system policies whose document escalates): refused
-        before any write, not half-way through provisioning."""
+    def _unknown_system_policies(self, agreement: Agreement, documents: dict | None = None
+                                 ) -> tuple[list[Problem], list[Problem]]:
+        """(System policies RAM does not have, system policies whose document escalates or reaches a
+        service agreements may not grant): refused before any write, not half-way through provisioning.
+        `documents` collects what RAM returned for each (name -> document), for the granted notice."""
         problems, escalating = [], []
         for i, policy in enumerate(agreement.policies):
             if policy.type != "System":
@@ -260,6 +267,8 @@ class Reconciler:
                 problems.append(Problem(f"policies[{i}].name", f"RAM has no system policy named {policy.name!r}; "
                                                               f"check the spelling (e.g. AliyunECSFullAccess)"))
             else:
+                if documents is not None:
+                    documents[policy.name] = found.document
                 escalating += escalating_system_policy(i, policy.name, found.document, self.settings)
         return problems, escalating
 
@@ -427,7 +436,8 @@ class Reconciler:
 
     # ======================================================================================== records
     def _record_applied(self, agreement: Agreement, status: dict | None, applied_actions: list[Action], raw: bytes,
-                        uploader: str | None, now: datetime, sessions_cut: list[str] | None = None) -> Outcome:
+                        uploader: str | None, now: datetime, sessions_cut: list[str] | None = None,
+                        system_documents: dict | None = None) -> Outcome:
         previous = _applied_agreement(status)
         state = "scheduled" if agreement.starts_at and now < agreement.starts_at else "active"
         pack = onboarding_pack(agreement, self.settings.region)
@@ -458,7 +468,11 @@ class Reconciler:
         # The status record is written last: until it names this revision, a retried run (after a
         # crash or a failed write) is not "unchanged" and schedules and notifies again — idempotently.
         self._schedule(agreement, now)
-        changes = "\n".join(f"- {md_text(a.describe()[:300])}" for a in applied_actions) or "- (no RAM change needed)"
+        grants = effective_grant(agreement, system_documents or {})
+        record["grant"] = [g.to_dict() for g in grants]
+        created = self.ledger.get(agreement.role_name)  # for people: ownership is decided by the ledger itself
+        record["roleId"] = created.role_id if created and created.agreement_id == agreement.agreement_id else None
+        changes = "\n".join(f"- {md_text(a.brief())}" for a in applied_actions) or "- (no RAM change needed)"
         if sessions_cut:
             changes += ("\n\nThe role was deleted and created again, so every session issued before this "
                         "amendment stopped working (" + md_text("; ".join(sessions_cut)) + ").")
@@ -467,7 +481,10 @@ class Reconciler:
                      f"**{agreement.partner.display}** ({agreement.partner.account_id}) may assume "
                      f"**{agreement.role_name}** in {agreement.owner.display} "
                      f"{'from ' + iso(agreement.starts_at) + ' ' if agreement.starts_at else ''}"
-                     f"until {iso(agreement.expires_at)}.\n\nRAM changes:\n{changes}\n\n"
+                     f"until {iso(agreement.expires_at)}.\n\n"
+                     f"What the role grants, by service (every Allow of the agreed policies; the guard policy "
+                     f"still denies the account's control plane and rolepact itself):\n{grant_markdown(grants)}\n\n"
+                     f"RAM changes:\n{changes}\n\n"
                      f"### Onboarding for {agreement.partner.display}\n\n{onboarding_markdown(pack)}")
         self.records.put_status(agreement.agreement_id, record)
         if kind == "amended" and previous.expires_at != agreement.expires_at:

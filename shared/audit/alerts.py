@@ -30,7 +30,7 @@ from shared.notify import Notice, md_code, md_text, split_markdown
 
 log = get_logger("audit.alerts")
 ALERT_SEVERITIES = frozenset({"high"})
-PER_EVENT_RULES = frozenset({"managed-role-changed"})
+PER_EVENT_RULES = frozenset({"managed-role-changed", "service-role-unmanaged-write"})
 MAX_LISTED = 30
 MAX_SESSIONS_LISTED = 5
 RULE_TITLES = {
@@ -43,6 +43,7 @@ RULE_TITLES = {
     "source-ip-outside-ranges": "call from outside the agreed IP ranges",
     "sensitive-action": "sensitive action",
     "denied-burst": "burst of denied calls",
+    "service-role-unmanaged-write": "rolepact's service role wrote RAM outside what rolepact manages",
 }
 
 
@@ -59,7 +60,7 @@ def alert_text(incidents: list[tuple[str, list[Finding]]]) -> tuple[str, str]:
     text: shown escaped, never as markdown that could form a link."""
     if len(incidents) == 1:
         first = incidents[0][1][0]
-        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id})"
+        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id or 'no agreement'})"
     else:
         title = f"rolepact audit alert: {len(incidents)} high-severity incidents"
     lines = [f"### {md_text(title)}"]

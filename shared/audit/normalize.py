@@ -20,14 +20,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from shared.audit.pipeline import CHANGE_EVENTS
+from shared.audit.pipeline import KEEP_PARAMETERS
 
 TOP_FIELDS = ("eventId", "eventTime", "eventName", "eventType", "eventRW", "eventSource", "serviceName",
               "acsRegion", "isGlobal", "sourceIpAddress", "resourceType", "resourceName", "errorCode",
               "errorMessage", "requestId")
 IDENTITY_FIELDS = ("type", "userName", "principalId", "accountId", "accessKeyId")
 PARAMETER_FIELDS = ("stsTokenPlayerUid", "stsTokenPrincipalName", "RoleName", "PolicyName", "PolicyType",
-                    "RegionId", "InstanceId")
+                    "RegionId", "InstanceId", "UserName", "GroupName")
 MAX_VALUE = 2000
 MAX_RAW = 64 * 1024  # how much of a malformed payload is kept
 
@@ -175,7 +175,7 @@ def normalize_event(event) -> tuple[dict | None, str | None]:
         except ValueError:
             params = None
     if isinstance(params, dict):
-        if event.get("eventName") in CHANGE_EVENTS:
+        if event.get("eventName") in KEEP_PARAMETERS:
             kept = {k: _scalar(v) for k, v in params.items() if k != "AcsHost"}
         else:
             kept = {k: _scalar(params[k]) for k in PARAMETER_FIELDS if params.get(k) is not None}

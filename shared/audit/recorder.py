@@ -21,10 +21,22 @@ class RecordingPipeline(Pipeline):
         self.hourly: dict[str, dict[str, list[int]]] = {}
 
     @classmethod
-    def for_settings(cls, views, settings, config, *, keep: bool = True) -> "RecordingPipeline":
+    def for_settings(cls, views, settings, config, *, keep: bool = True,
+                     managed: tuple = ((), ())) -> "RecordingPipeline":
+        """`managed`: views.load_managed's (role names, policy prefixes) — what the service role may write."""
+        rails = settings.guardrails
+        privileged = {p.lower() for p in rails.privileged_policies} - {p.lower() for p in
+                                                                       rails.allowed_privileged_policies}
         return cls(views, keep=keep, sensitive_actions=settings.sensitive_actions,
                    denial_burst=settings.denial_burst, denial_window_seconds=config.denial_window_seconds,
-                   service_role_name=config.service_role_name)
+                   service_role_name=config.service_role_name, managed_roles=managed[0],
+                   managed_policy_prefixes=managed[1], privileged_policies=privileged)
+
+    def _service_role_event(self, event, identity, event_id, time):
+        found = super()._service_role_event(event, identity, event_id, time)
+        if self.kept is not None and any(f.rule == "service-role-unmanaged-write" for f in found):
+            self.kept.append(dict(event, rolepact={"agreementId": None, "kind": "service-role"}))
+        return found
 
     def feed(self, event):
         attributed = self._n_attributed

@@ -45,7 +45,7 @@ from shared.audit.normalize import bad, normalize_event, parse_payload
 from shared.audit.recorder import RecordingPipeline
 from shared.audit.report import build_report, render_markdown
 from shared.audit.storage import REPORTS, AuditStore, parse_iso
-from shared.audit.views import load_views
+from shared.audit.views import load_managed, load_views
 from shared.errors import CloudError
 from shared.log import get_logger
 from shared.notify import LINK_SLOT, Link, Notice, Notifier, md_code
@@ -99,11 +99,14 @@ class AccessAudit:
     def may_concern_an_agreement(self, event: dict) -> bool:
         """Cheap test before loading any agreement: a role session that is not rolepact's own,
         or a change to a RAM role or policy made by anyone but rolepact."""
-        from shared.audit.pipeline import CHANGE_EVENTS
+        from shared.audit.pipeline import CHANGE_EVENTS, IDENTITY_SERVICES
 
         identity = event.get("userIdentity") or {}
         if identity.get("type") == "assumed-role":
-            return str(identity.get("userName", "")).split(":", 1)[0].lower() != self.service_role
+            if str(identity.get("userName", "")).split(":", 1)[0].lower() != self.service_role:
+                return True
+            # rolepact's own RAM writes: checked against what it manages (pipeline._service_role_event)
+            return event.get("serviceName") in IDENTITY_SERVICES and event.get("eventRW") != "Read"
         return event.get("eventName") in CHANGE_EVENTS
 
     def realtime(self, payload) -> dict:
@@ -131,7 +134,8 @@ class AccessAudit:
         if not events:
             return {"stored": 0, "findings": 0}
         events = sorted(events, key=lambda e: (e["eventTime"], e["eventId"]))
-        pipeline = RecordingPipeline.for_settings(load_views(self.gateways.store), self.settings, self.config)
+        pipeline = RecordingPipeline.for_settings(load_views(self.gateways.store), self.settings, self.config,
+                                                  managed=load_managed(self.gateways.store))
         for event in events:
             pipeline.feed(event)
         self._store(source, pipeline.kept, pipeline.findings)
@@ -225,7 +229,8 @@ class AccessAudit:
             log.error("could not confirm pending pushed events: %s", error)
         views = load_views(self.gateways.store)
         state = self.store.checkpoint()
-        pipeline = RecordingPipeline.for_settings(views, self.settings, self.config)
+        pipeline = RecordingPipeline.for_settings(views, self.settings, self.config,
+                                                  managed=load_managed(self.gateways.store))
         stored_findings: list = []
         try:
             result["pull"] = self.pull(pipeline, state, stored_findings)

@@ -48,6 +48,8 @@ def values(wiring: Wiring) -> dict[str, str]:
     if any(f.log_config != "auto" for f in wiring.functions):
         raise SyamlError(f"{wiring.path}: rolepact policies knows the logConfig: auto names only")
     return {"bucket": environment["ROLEPACT_BUCKET"], "service": service, "worker": worker.name,
+            # the only roles the service role may write (ROLEPACT_ROLE_NAME_PREFIX; empty: every role)
+            "rolePrefix": environment.get("ROLEPACT_ROLE_NAME_PREFIX", ""),
             "worker_arn": worker_arn(service, worker.name, api),
             "region": region, "account": account, "log_project": log_project, "log_store": log_store,
             "on_failure": failure.rsplit("/", 1)[-1]}

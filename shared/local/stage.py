@@ -28,10 +28,11 @@ FC_TRUST = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:Ass
                                            "Principal": {"Service": ["fc.aliyuncs.com"]}}]}
 
 
-def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker", fc_api: str = "fc2") -> dict:
+def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker", fc_api: str = "fc2",
+                        role_prefix: str = "") -> dict:
     """The repository's least-privilege policy for the FC service role, for one deployment (FC 2.0 or 3.0)."""
     text = (PROJECT_ROOT / "deploy" / "service-role-policy.json").read_text("utf-8")
-    text = text.replace("${worker_arn}", worker_arn(service, worker, fc_api))
+    text = text.replace("${worker_arn}", worker_arn(service, worker, fc_api)).replace("${rolePrefix}", role_prefix)
     return json.loads(text.replace("${bucket}", bucket).replace("${service}", service).replace("${worker}", worker))
 
 

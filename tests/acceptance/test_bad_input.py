@@ -374,7 +374,7 @@ def test_a_description_cannot_forge_rolepacts_ownership_mark(stage):
     assert stage.status(SEED_ID)["state"] == "active"
     before, writes = ram_snapshot(stage), ram_writes(stage.cloud)
     stage.upload("agreements/evil.json", seed(agreementId="b-evil", policies=[
-        {"type": "System", "name": "AliyunECSFullAccess"}, {"type": "System", "name": "AliyunOSSFullAccess"}]))
+        {"type": "System", "name": "AliyunECSFullAccess"}, {"type": "System", "name": "AliyunECSReadOnlyAccess"}]))
     assert_refused(stage, "agreements/evil.json", "b-evil", "role.name",
                    "belongs to agreement 'company-b-ecs-admin'", writes)
     assert ram_snapshot(stage) == before

@@ -22,7 +22,8 @@ def invoke(client: Fc3Client, name: str) -> int:
 
 
 def test_a_partner_granted_fc_cannot_invoke_or_change_rolepact_fc3_functions(cloud):
-    stage = make_stage(cloud, environment={"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess"})
+    stage = make_stage(cloud, environment={"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess",
+                                           "ROLEPACT_GRANTABLE_SERVICES": "ecs,vpc,fc,ram:PassRole"})
     fc = cloud.backend("fc")
     fc.create_function(A, "rolepact-reconcile-worker", lambda event, context: "worker")
     fc.create_function(A, "partner-tools", lambda event, context: "theirs")

@@ -49,11 +49,14 @@ def test_the_worker_refuses_it_too(fake, clock):
         assert PASS_ROLE_POLICY not in attached(stage, name)
 
 
+GRANTABLE_FC = {"ROLEPACT_GRANTABLE_SERVICES": "ecs,vpc,fc,ram:PassRole"}  # the owner allows FC, and its PassRole
+
+
 def test_the_fix_mode_auditor_does_not_re_attach_after_the_exemption_was_removed(fake, clock):
     """Granted while AliyunFCFullAccess was exempt; the exemption is removed and an admin detaches the policy;
     the auditor in fix mode must not put it back."""
     stage = make_timer_stage(fake, {"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess",
-                                    "ROLEPACT_REMEDIATION": "fix"})
+                                    "ROLEPACT_REMEDIATION": "fix", **GRANTABLE_FC})
     provision(stage, agreement("b-fc", expires=EXPIRES, system=("AliyunFCFullAccess",)))
     assert PASS_ROLE_POLICY in attached(stage, "b-fc")
     rails = dataclasses.replace(stage.settings.guardrails, allowed_privileged_policies=frozenset())
@@ -67,7 +70,7 @@ def test_the_fix_mode_auditor_does_not_re_attach_after_the_exemption_was_removed
 
 def test_a_redelivered_upload_event_does_not_re_attach_after_the_exemption_was_removed(fake, clock):
     """The same file again (not a new revision) after the exemption went away: refused, not re-granted."""
-    stage = make_timer_stage(fake, {"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess"})
+    stage = make_timer_stage(fake, {"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess", **GRANTABLE_FC})
     doc = agreement("b-fc", expires=EXPIRES, system=("AliyunFCFullAccess",))
     provision(stage, doc)
     rails = dataclasses.replace(stage.settings.guardrails, allowed_privileged_policies=frozenset())

@@ -5,6 +5,7 @@ and the digest still go out.
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import oss2
@@ -12,7 +13,7 @@ import pytest
 
 from audit_support import (  # noqa: F401 - fixtures
     A, REGION, SEED_ID, T0, assume, clock, digests, fake, keys, next_digest_time, notices, partner_user, provision,
-    seed_doc, seed_instance, stage, stop, tick,
+    seed_doc, seed_instance, stage, stop, tick, use_settings,
 )
 from rightsize_support import allows, pull, rightsize, rightsize_json
 
@@ -25,6 +26,13 @@ def bucket(creds, name: str = DATA) -> oss2.Bucket:
     return oss2.Bucket(auth, f"https://oss-{REGION}.aliyuncs.com", name)
 
 
+def grant_oss(stage, monkeypatch) -> None:
+    """ROLEPACT_GRANTABLE_SERVICES with oss, for the functions (a redeploy) and the owner's CLI."""
+    grantable = (*stage.settings.guardrails.grantable, "oss")
+    use_settings(stage, guardrails=dataclasses.replace(stage.settings.guardrails, grantable=grantable))
+    monkeypatch.setenv("ROLEPACT_GRANTABLE_SERVICES", ",".join(grantable))
+
+
 def oss_agreement(policies: list[dict]) -> dict:
     doc = seed_doc(expires=T0 + timedelta(days=30), agreementId="b-data")
     doc["role"] = {"name": "data-exchange", "maxSessionDurationSeconds": 3600}
@@ -35,6 +43,7 @@ def oss_agreement(policies: list[dict]) -> dict:
 def test_a_proposal_from_copies_still_lets_the_partner_copy(stage, clock, monkeypatch, capsys):
     """CopyObject is recorded on its target but reads its source: the proposal must not pin
     oss:GetObject to the target, or the renewed agreement refuses the very copy it was made from."""
+    grant_oss(stage, monkeypatch)
     bucket(stage.owner).create_bucket()
     bucket(stage.owner).put_object("in/source.csv", b"a,b\n")
     doc = oss_agreement([{"type": "Custom", "name": "exchange", "document": {"Version": "1", "Statement": [
@@ -63,6 +72,7 @@ def test_a_proposal_from_copies_still_lets_the_partner_copy(stage, clock, monkey
 def test_a_policy_rolepact_cannot_count_is_never_reported_as_fully_used(stage, clock, monkeypatch, capsys):
     """AliyunOSSFullAccess grants oss:*, and OSS has no catalogue of actions: "used 2 of 0" or
     "used 2 of at least 2" would tell the owner the grant was used in full."""
+    grant_oss(stage, monkeypatch)
     bucket(stage.owner).create_bucket()
     bucket(stage.owner).put_object("in/a.txt", b"hello")
     provision(stage, oss_agreement([{"type": "System", "name": "AliyunOSSFullAccess"}]))

@@ -98,6 +98,7 @@ class Deploy:
     returncode: int
     output: str
     props: dict  # resource name -> the props the component received
+    config_paths: dict  # resource name -> the deployment file the component resolves relative paths against
 
     def __str__(self) -> str:
         return self.output[-3000:]
@@ -115,5 +116,6 @@ def deploy(executable: Path, project_dir: Path, template: str, exports: dict, tm
                    "ROLEPACT_S_RECORD_DIR": str(records), **exports}
     done = subprocess.run([str(executable), "deploy", "-y", "-t", template], cwd=project_dir, env=environment,
                           capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
-    props = {path.stem: json.loads(path.read_text("utf-8"))["props"] for path in sorted(records.glob("*.json"))}
-    return Deploy(done.returncode, done.stdout + done.stderr, props)
+    recorded = {path.stem: json.loads(path.read_text("utf-8")) for path in sorted(records.glob("*.json"))}
+    return Deploy(done.returncode, done.stdout + done.stderr, {name: r["props"] for name, r in recorded.items()},
+                  {name: r.get("configPath") for name, r in recorded.items()})

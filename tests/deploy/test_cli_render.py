@@ -75,6 +75,12 @@ def test_with_the_five_exports_everything_reaches_the_component_resolved_as_role
         assert settings.dingtalk_secret == EXPORTS["ROLEPACT_DINGTALK_SECRET"]
         AuditConfig.from_env(environment)
         handlers.append(function["handler"])
+        # the component zips the code directory named relative to the file s hands it (README Deploy step 8)
+        code = function.get("codeUri") or function.get("code")
+        assert (Path(run.config_paths[resource]).parent / code).resolve() == (project / "build" / "dist").resolve()
+        types = [trigger.get("type") or trigger.get("triggerType") for trigger in props.get("triggers") or []]
+        if "fc3" in template:  # fc3 deploys no trigger listed after an unchanged EventBridge one (impl/trigger.ts)
+            assert "eventbridge" not in types[:-1], (resource, types)
         for trigger in props.get("triggers") or []:
             if (trigger.get("type") or trigger.get("triggerType")) == "oss":
                 assert trigger["sourceArn"] == f"acs:oss:{region}:{uid}:{bucket}"

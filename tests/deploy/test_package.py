@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
@@ -145,6 +146,24 @@ def _imports_of_rolepacts_code(dist: Path) -> set[str]:
     own = ("functions", "shared", "rolepact_handlers")
     return {name for name in names
             if not name.startswith(own) and package._module_file(dist, name) is not None}
+
+
+def test_shipped_bytecode_is_used_whatever_file_times_the_upload_leaves(tmp_path):
+    """The zip upload and FC's unpacking need not keep modification times (zip stores 2-second local
+    times); bytecode checked against them would be ignored on a read-only /code at every cold start."""
+    dist = tmp_path / "dist"
+    _write(dist, "shipped/__init__.py", "")
+    _write(dist, "shipped/module.py", "VALUE = 1\n")
+    package.compile_bytecode(dist)
+    for source in dist.rglob("*.py"):
+        os.utime(source, (source.stat().st_atime, source.stat().st_mtime - 3601))  # as unpacked elsewhere
+    probe = f"import sys; sys.path.insert(0, {str(dist)!r}); import shipped.module; assert shipped.module.VALUE == 1"
+    done = subprocess.run([sys.executable, "-B", "-I", "-v", "-c", probe], capture_output=True, text=True,
+                          timeout=60)  # -B: nothing is written, as on FC's read-only code directory
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = [line.split(" from ", 1)[1].strip("'") for line in done.stderr.splitlines()
+              if line.startswith("# code object from ") and str(dist) in line]
+    assert len(loaded) == 2 and all(path.endswith(".pyc") for path in loaded), loaded  # not compiled from source
 
 
 @pytest.mark.parametrize("forbidden", ["fakecloud", "shared/local"])

@@ -41,7 +41,7 @@ def applied(ag: Agreement, *, extended_trust: bool = False) -> ActualState:
                                   | {("System", n) for n in want.system}))
     policies = {want.guard_name: PolicySnapshot(want.guard_name, "Custom", want.guard_document)}
     policies |= {n: PolicySnapshot(n, "Custom", d) for n, d in want.custom.items()}
-    return ActualState(role, policies)
+    return ActualState(role, policies, role_owner=ag.agreement_id)
 
 
 GUARD = guard_policy_name("company-b-ecs-admin")
@@ -148,13 +148,15 @@ def test_hand_attached_policy_is_detached_and_hand_edited_role_restored():
     assert isinstance(p.actions[2], TagRole)
 
 
-@pytest.mark.parametrize("description, expected", [
-    ("made by a human", "not created by rolepact"),
-    ("x [rolepact:someone-else]", "belongs to agreement 'someone-else'"),
+@pytest.mark.parametrize("description, owner, expected", [
+    ("made by a human", None, "not created by rolepact"),
+    ("x [rolepact:someone-else]", "someone-else", "belongs to agreement 'someone-else'"),
+    # a description cannot make a role rolepact's: only its records (the RoleId) can
+    ("ECS operations by company-b [rolepact:company-b-ecs-admin]", None, "not created by rolepact"),
 ])
-def test_role_not_ours_is_refused_without_any_action(description, expected):
+def test_role_not_ours_is_refused_without_any_action(description, owner, expected):
     role = RoleSnapshot("ecs-admin", f"acs:ram::{A}:role/ecs-admin", "3" * 18, description, {}, 3600)
-    p = plan(desired_role(agreement()), ActualState(role))
+    p = plan(desired_role(agreement()), ActualState(role, role_owner=owner))
     assert p.actions == () and p.refusal.path == "role.name" and expected in p.refusal.message
 
 
@@ -183,14 +185,15 @@ def test_remove_trust_keeps_a_valid_closed_trust_and_the_guard():
     assert p.actions[2].trust == closed_trust_policy(A)
     ended_state = ActualState(replace(applied(ag).role, trust=closed_trust_policy(A),
                                       attached=frozenset({("Custom", GUARD)})),
-                              {GUARD: applied(ag).policies[GUARD]})
+                              {GUARD: applied(ag).policies[GUARD]}, role_owner=ag.agreement_id)
     assert plan(target_for(ag, END), ended_state).empty
 
 
 def test_end_after_partial_crash_finishes_the_rest():
     ag = agreement()
     state = applied(ag)
-    half = ActualState(replace(state.role, attached=frozenset({("Custom", GUARD)})), {GUARD: state.policies[GUARD]})
+    half = ActualState(replace(state.role, attached=frozenset({("Custom", GUARD)})), {GUARD: state.policies[GUARD]},
+                       role_owner=ag.agreement_id)
     assert plan(target_for(ag, END), half).actions == (
         DetachPolicy("ecs-admin", "Custom", GUARD), DeletePolicy(GUARD), DeleteRole("ecs-admin"))
     assert plan(target_for(ag, END), ActualState(None, {CUSTOM: state.policies[CUSTOM]})).actions == (
