@@ -39,6 +39,10 @@ def line_of(analysis, key: str | None, *, markdown: bool = True) -> str:
     if key is None:
         return f"{text}; nothing to propose (no grant is proposed without recorded use)"
     text = f"{text}; proposal: {code(key)}"
+    left_out = analysis.proposal.not_granted
+    if left_out:  # recorded as allowed, yet no agreed policy allows it: a mapping gap (or a forged event)
+        names = ", ".join(code(a) for a in left_out[:3]) + (f" and {len(left_out) - 3} more" if len(left_out) > 3 else "")
+        text += f" (leaves out {names}, used but allowed by no agreed policy: check before uploading)"
     if analysis.proposal.problems:
         text += f" (refused by the guardrails as it stands: {text_of(analysis.proposal.problems[0])})"
     return text

@@ -13,7 +13,7 @@ import pytest
 
 from audit_support import (  # noqa: F401 - fixtures
     A, REGION, SEED_ID, T0, assume, clock, digests, fake, keys, next_digest_time, notices, partner_user, provision,
-    seed_doc, seed_instance, stage, stop, tick, use_settings,
+    record, seed_doc, seed_instance, session_caller, stage, stop, tick, trail_event, use_settings,
 )
 from rightsize_support import allows, pull, rightsize, rightsize_json
 
@@ -122,3 +122,21 @@ def test_the_notice_goes_out_when_the_stored_events_cannot_be_read(stage, clock)
     tick(stage, clock, next_digest_time(expires - timedelta(days=6)))
     assert f"- `{SEED_ID}`: used 1 of " in digests(stage)[-1]["text"]
     assert keys(stage, "proposals/") == [f"proposals/{SEED_ID}.json", f"proposals/{SEED_ID}.usage.json"]
+
+
+def test_the_renewal_line_says_when_a_used_action_is_left_out(stage, clock):
+    """An allowed call no agreed policy allows (an ActionTrail name the mapping gets wrong, or a forged
+    event) is left out of the proposal: the notice must say so, or the owner uploads a proposal that
+    cuts the partner off from work it did."""
+    web = seed_instance(stage)
+    expires = T0 + timedelta(days=10)
+    doc = seed_doc(expires=expires)
+    doc["policies"] = [p for p in doc["policies"] if p["type"] == "Custom"]  # ecs-restart-web only
+    provision(stage, doc)
+    stop(assume(stage, partner_user(stage, "alice"), "alice"), web)
+    record(stage, trail_event(session_caller(session="alice"), "DescribeInstances", read=True))  # RAM allowed it?
+    pull(stage, clock)
+    tick(stage, clock, expires - timedelta(days=7) + timedelta(minutes=1))
+    [notice] = [n for n in notices(stage) if n["title"].endswith("expires in 7d")]
+    assert ("used 1 of 3 actions of ecs-restart-web; proposal: `proposals/company-b-ecs-admin.json` (leaves out "
+            "`ecs:DescribeInstances`, used but allowed by no agreed policy: check before uploading)") in notice["text"]
