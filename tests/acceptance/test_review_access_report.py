@@ -9,7 +9,8 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from audit_support import (  # noqa: F401 - fixtures
-    A, T0, clock, fake, make_audit_stage, provision, run_audit_timer, seed_doc, session_caller, stage, trail_event,
+    A, T0, assume, clock, describe, fake, keys, make_audit_stage, next_digest_time, partner_user, provision,
+    read_object, run_audit_timer, seed_doc, seed_instance, session_caller, stage, stop, tick, trail_event,
 )
 from report_support import find, parse_page, table_rows, text
 from rightsize_support import owner_env
@@ -83,3 +84,31 @@ def test_the_page_for_an_empty_bucket(stage, clock, monkeypatch, capsys, tmp_pat
     assert "No agreement had activity in this period." in text(overview)
     assert find(root, "section", "agreement") == [] and list(root.iter("svg")) == []
     assert datetime.now(timezone.utc).strftime("%Y-%m-%d") in text(root.find(".//header"))
+
+
+def test_the_cli_page_carries_the_right_size_line_of_an_agreement_at_renewal(stage, clock, monkeypatch, capsys,
+                                                                              tmp_path):
+    """Issue 15 asks for the right-sizing line per agreement "when there is one" on the page of
+    `rolepact report --html` too: the one the last digest stored, read, never recomputed or written."""
+    instance = seed_instance(stage)
+    provision(stage, seed_doc(expires=T0 + timedelta(days=3)))  # at renewal: inside its 7-day notice window
+    alice = assume(stage, partner_user(stage, "alice"), "alice")
+    describe(alice, instance)
+    stop(alice, instance)
+    stage.deliver()
+    tick(stage, clock, T0 + timedelta(minutes=15))
+    tick(stage, clock, next_digest_time(T0))  # the digest analyses and stores proposals/<id>.usage.json
+    [digest_page] = [k for k in keys(stage, "reports/digest/") if k.endswith(".html")]
+    [digest_line] = find(parse_page(read_object(stage, digest_page).decode("utf-8")), "p", "rightsize")
+    stored = {k: read_object(stage, k) for k in keys(stage, "proposals/")}
+
+    owner_env(stage, monkeypatch)
+    _, page = _report(monkeypatch, capsys, tmp_path, "--since", "-2d")
+    [section] = find(parse_page(page), "section", "agreement")
+    [line] = find(section, "p", "rightsize")
+    assert text(line).startswith(text(digest_line) + " (as analysed up to ")
+    assert {k: read_object(stage, k) for k in keys(stage, "proposals/")} == stored  # nothing written
+
+    tick(stage, clock, T0 + timedelta(days=3, minutes=1))  # expired: no longer at renewal, no line
+    _, page = _report(monkeypatch, capsys, tmp_path, "--since", "-2d")
+    assert find(parse_page(page), "p", "rightsize") == []
