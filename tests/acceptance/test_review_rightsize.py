@@ -140,3 +140,27 @@ def test_the_renewal_line_says_when_a_used_action_is_left_out(stage, clock):
     [notice] = [n for n in notices(stage) if n["title"].endswith("expires in 7d")]
     assert ("used 1 of 3 actions of ecs-restart-web; proposal: `proposals/company-b-ecs-admin.json` (leaves out "
             "`ecs:DescribeInstances`, used but allowed by no agreed policy: check before uploading)") in notice["text"]
+
+
+def test_a_custom_only_agreement_over_several_services(stage, clock, monkeypatch, capsys):
+    """The partner used actions only through one custom policy whose statement lists resources of two
+    services, and called both: each proposed action keeps only the resources of its own service, the
+    write is pinned to its instance, and the proposal passes intake."""
+    web = seed_instance(stage)
+    doc = seed_doc(expires=T0 + timedelta(days=30))
+    doc["policies"] = [{"type": "Custom", "name": "ops", "document": {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["ecs:Describe*", "ecs:StopInstance", "vpc:DescribeVpcs"],
+         "Resource": [f"acs:ecs:*:{A}:instance/*", f"acs:vpc:*:{A}:*"]}]}}]
+    provision(stage, doc)
+    stop(assume(stage, partner_user(stage, "alice"), "alice"), web)
+    record(stage, trail_event(session_caller(session="alice"), "DescribeVpcs", service="Vpc", read=True,
+                              resource=None))
+    pull(stage, clock)
+
+    code, report = rightsize_json(stage, monkeypatch, capsys, SEED_ID)
+    assert code == 0, report
+    assert allows(report["proposal"]["agreement"]["policies"][0]["document"]) == {
+        "ecs:StopInstance": [f"acs:ecs:{REGION}:{A}:instance/{web}"], "vpc:DescribeVpcs": [f"acs:vpc:*:{A}:*"]}
+    assert report["summary"].startswith("used 2 of ")
+    stage.upload(f"agreements/{SEED_ID}.json", report["proposal"]["agreement"])
+    assert stage.status(SEED_ID)["lastUpload"]["result"] == "applied"
