@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from shared.audit.fastjson import loads
 from shared.audit.pipeline import CHANGE_EVENTS
 
 TOP_FIELDS = ("eventId", "eventTime", "eventName", "eventType", "eventRW", "eventSource", "serviceName",
@@ -65,7 +66,7 @@ def parse_payload(raw) -> Payload:
         document = raw
     else:
         try:
-            document = json.loads(raw)
+            document = loads(raw)
         except (TypeError, ValueError, UnicodeDecodeError):
             return Payload("malformed", malformed=[bad("payload is not JSON", raw)])
     if isinstance(document, dict) and ("triggerTime" in document or "triggerName" in document):
@@ -98,7 +99,7 @@ def unwrap_cloud_event(item) -> tuple[dict | None, str | None]:
     data = item.get("data")
     if isinstance(data, (str, bytes)):  # some deliveries carry data as a JSON string
         try:
-            data = json.loads(data)
+            data = loads(data)
         except ValueError:
             return None, "CloudEvent data is not JSON"
     if not isinstance(data, dict):
@@ -171,7 +172,7 @@ def normalize_event(event) -> tuple[dict | None, str | None]:
     params = event.get("requestParameters")
     if isinstance(params, str):  # seen as a JSON string in some deliveries
         try:
-            params = json.loads(params)
+            params = loads(params)
         except ValueError:
             params = None
     if isinstance(params, dict):

@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 
+from shared.audit.fastjson import loads
 from shared.log import get_logger
 
 log = get_logger("audit.storage")
@@ -61,20 +62,27 @@ def encode_lines(items: Iterable[dict]) -> bytes:
 
 
 def decode_lines(data: bytes) -> Iterator[dict]:
-    """Lines of a stored object; a damaged line is skipped (and logged), never fatal."""
+    """Lines of a stored object; a damaged line is skipped (and logged), never fatal.
+
+    Lines end at `\n` only: the JSON is written with `ensure_ascii=False`, so a value may hold
+    U+2028 or other characters `str.splitlines` would cut an event at (and so drop it).
+    """
     try:
-        text = gzip.decompress(data).decode("utf-8", "replace")
+        raw = gzip.decompress(data)
     except (OSError, EOFError) as problem:
         log.error("audit object is not gzip: %s", problem)
         return
-    for line in text.splitlines():
+    for line in raw.split(b"\n"):
         if not line:
             continue
         try:
-            item = json.loads(line)
+            item = loads(line)
         except ValueError:
-            log.error("damaged line in an audit object skipped")
-            continue
+            try:  # not UTF-8 (damaged bytes): read what can be read, as the text would
+                item = loads(line.decode("utf-8", "replace"))
+            except ValueError:
+                log.error("damaged line in an audit object skipped")
+                continue
         if isinstance(item, dict):
             yield item
 
