@@ -1,7 +1,9 @@
 """`python -m fakecloud --port 8765 --account 1234567890123456:company-a`
 
 Serves the fake cloud on 127.0.0.1 and prints one JSON line with the endpoint and the root
-credentials of the accounts it created, then serves until interrupted.
+credentials of the accounts it created, then serves until interrupted. Function Compute's
+async queue and timers run in background threads, so functions created over the FC 3.0 API
+(their `handler` imported in this process) are invoked as FC would.
 """
 from __future__ import annotations
 
@@ -40,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         credentials[account_id] = {"alias": alias, "accessKeyId": creds.access_key_id,
                                    "accessKeySecret": creds.access_key_secret}
     server = FakeCloudServer(cloud, args.host, args.port)
+    cloud.backend("fc").start_workers(n=2, retry_delay=1.0, timer_interval=1.0)
     print(json.dumps({"fakecloud": f"http://{args.host}:{server.port}", "accounts": credentials}), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        cloud.backend("fc").stop_workers()
         server.httpd.server_close()
     return 0
 

@@ -201,12 +201,25 @@ class FakeCloud:
         return self.policy_stream
 
     def _decide(self, caller: Caller, action: str, resource: str, resource_account: str, conditions: dict | None):
-        from fakecloud.iam.policy import Decision, RequestContext, evaluate
+        from fakecloud.iam.policy import Decision
 
         if resource_account != caller.account_id:
             return Decision.IMPLICIT_DENY
         if caller.is_root:
             return Decision.ALLOW
+        return self.identity_decision(caller, action, resource, conditions)
+
+    def identity_decision(self, caller: Caller, action: str, resource: str, conditions: dict | None = None):
+        """What the caller's own RAM policies (and session policy) say, whoever owns the resource.
+
+        Resource-based policies (OSS bucket policies) combine this with their own answer: an
+        explicit Deny here wins even where the bucket policy allows. Root: ImplicitDeny here
+        (root needs no policy in its own account, see `decide`).
+        """
+        from fakecloud.iam.policy import Decision, RequestContext, evaluate
+
+        if caller.is_root:
+            return Decision.IMPLICIT_DENY
         ram = self.services["ram"].backend
         ctx = RequestContext(action, resource, self.condition_values(caller, conditions))
         if caller.kind == "ram-user":
@@ -221,6 +234,15 @@ class FakeCloud:
         if decision == session_decision == Decision.ALLOW:
             return Decision.ALLOW
         return Decision.IMPLICIT_DENY
+
+    def session_policy_decision(self, caller: Caller, action: str, resource: str, conditions: dict | None = None):
+        """The AssumeRole session policy's own answer, or None when the session has none."""
+        from fakecloud.iam.policy import RequestContext, evaluate
+
+        if caller.session is None or caller.session.session_policy is None:
+            return None
+        ctx = RequestContext(action, resource, self.condition_values(caller, conditions))
+        return evaluate([caller.session.session_policy], ctx)
 
     # -- dispatch ----------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:

@@ -2,9 +2,10 @@
 
 Alibaba endpoints are recognised by host (`ram.aliyuncs.com`, `sts.cn-hangzhou.aliyuncs.com`,
 `ecs-cn-hangzhou.aliyuncs.com`, `<bucket>.oss-cn-hangzhou.aliyuncs.com`,
-`<uid>.cn-hangzhou.fc.aliyuncs.com`, `oapi.dingtalk.com`). Requests to any other host (the
-server mode on 127.0.0.1) are routed by what they carry: `x-acs-version`/`Version` for POP
-APIs, the `/2016-08-15/` path for Function Compute, `/robot/send` for DingTalk, `/_fakecloud/`
+`<uid>.cn-hangzhou.fc.aliyuncs.com` and FC 3.0's `fcv3.cn-hangzhou.aliyuncs.com`,
+`oapi.dingtalk.com`). Requests to any other host (the server mode on 127.0.0.1) are routed
+by what they carry: `x-acs-version`/`Version` for POP APIs, the `/2016-08-15/` (FC 2.0) and
+`/2023-03-30/` (FC 3.0) paths for Function Compute, `/robot/send` for DingTalk, `/_fakecloud/`
 for the admin API, and everything else is OSS in path style.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ _OSS_HOST = re.compile(
     r"^(?:(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.)?oss-(?P<region>[a-z0-9-]+?)(?P<internal>-internal)?\.aliyuncs\.com$"
 )
 _FC_HOST = re.compile(r"^(?P<account>\d+)\.(?P<region>[a-z0-9-]+?)(?P<internal>-internal)?\.fc\.aliyuncs\.com$")
+_FC3_HOST = re.compile(r"^fcv3\.(?P<region>[a-z0-9-]+?)(?P<internal>-internal)?\.aliyuncs\.com$")
 _POP_HOST = re.compile(r"^(?P<product>[a-z]+)(?:-(?P<suffix>[a-z0-9-]+))?(?:\.(?P<region>[a-z0-9-]+))?\.aliyuncs\.com$")
 _REGION = re.compile(r"^[a-z]{2,4}-[a-z]+(?:-[a-z0-9]+)*$")
 
@@ -71,6 +73,8 @@ def _resolve_alibaba_host(host: str, request: Request) -> Route:
         return Route("oss", m["region"], bucket=m["bucket"], internal=bool(m["internal"]))
     if m := _FC_HOST.match(host):
         return Route("fc", m["region"], account_id=m["account"], internal=bool(m["internal"]))
+    if m := _FC3_HOST.match(host):  # the FC 3.0 SDK's default endpoint: the account is the caller's
+        return Route("fc", m["region"], internal=bool(m["internal"]))
     if (m := _POP_HOST.match(host)) and m["product"] in POP_PRODUCTS:
         region = m["region"]
         suffix = m["suffix"] or ""
@@ -84,7 +88,7 @@ def _resolve_by_content(request: Request, default_region: str) -> Route:
     path = request.path
     if path.startswith("/_fakecloud/"):
         return Route("admin", default_region, by_host=False)
-    if path.startswith("/2016-08-15/"):
+    if path.startswith(("/2016-08-15/", "/2023-03-30/")):
         return Route("fc", default_region, by_host=False)
     if path.startswith("/robot/send"):
         return Route("dingtalk", by_host=False)

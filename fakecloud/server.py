@@ -199,3 +199,61 @@ class FakeCloudServer:
 
 def banner(server: FakeCloudServer, credentials: dict) -> str:
     return json.dumps({"fakecloud": server.url, "accounts": credentials})
+
+
+class ServerProcess:
+    """`python -m fakecloud` in a child process, for clients that must talk over real HTTP
+    (other languages, or rolepact's own real-mode code paths such as `rolepact doctor`).
+
+        with ServerProcess(["1234567890123456:company-a:LTAI5t…:secret"]) as server:
+            server.url, server.accounts["1234567890123456"]["accessKeyId"]
+    """
+
+    def __init__(self, accounts: list[str], *, extra_args: list[str] | None = None, timeout: float = 15.0) -> None:
+        self.account_specs = accounts
+        self.extra_args = extra_args or []
+        self.timeout = timeout
+        self.process = None
+        self.url = ""
+        self.port = 0
+        self.accounts: dict[str, dict] = {}
+
+    def start(self) -> "ServerProcess":
+        import socket
+        import subprocess
+        import time
+        import urllib.request
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        command = [sys.executable, "-m", "fakecloud", "--port", str(self.port), *self.extra_args]
+        for spec in self.account_specs:
+            command += ["--account", spec]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        banner = json.loads(self.process.stdout.readline() or "{}")
+        self.url, self.accounts = banner.get("fakecloud", ""), banner.get("accounts", {})
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_fakecloud/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"python -m fakecloud did not start: {' '.join(command)}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        if self.process is not None and self.process.stdout:
+            self.process.stdout.close()
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

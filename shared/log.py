@@ -19,9 +19,10 @@ function_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("rolep
 
 _SECRET_PATTERNS = [
     # header / field style: authorization: ..., 'x-fc-security-token': '...', "AccessKeySecret": "..."
+    # (within one line: a header dump keeps its line structure)
     re.compile(r"(?i)(['\"]?(?:authorization|x-fc-security-token|x-acs-security-token|x-oss-security-token|"
                r"security[-_]?token|securitytoken|access[-_]?key[-_]?secret|accesskeysecret|secret|signature|"
-               r"dingtalk[-_]?secret)['\"]?\s*[:=]\s*)(['\"]?)([^'\",}\s&]+(?:\s[^'\",}\s&]+)?)"),
+               r"dingtalk[-_]?secret)['\"]?[ \t]*[:=][ \t]*)(['\"]?)([^'\",}\s&]+(?:[ \t][^'\",}\s&]+)?)"),
     # query-string style: access_token=..., sign=..., Signature=..., SecurityToken=...
     re.compile(r"(?i)([?&](?:access_token|sign|signature|securitytoken|security_token)=)([^&\s'\"]+)"),
 ]

@@ -67,8 +67,9 @@ class Settings:
     dingtalk_webhook: str | None = None
     dingtalk_secret: str | None = None
     notice_offsets: tuple[timedelta, ...] = (timedelta(days=7), timedelta(days=1))
-    service_name: str = "rolepact"
+    service_name: str = "rolepact"  # FC 2.0 only: FC 3.0 functions belong to no service
     worker_function: str = "reconcile_worker"
+    fc_api: str = "fc2"  # which Function Compute API the deployment runs on: fc2 (FC 2.0) | fc3 (FC 3.0)
     fanout_threshold: int = 20
     fanout_batch_size: int = 10
     max_concurrency: int = 8
@@ -118,6 +119,7 @@ class Settings:
             notice_offsets=parse_offsets(env.get("ROLEPACT_NOTICE_OFFSETS", "7d,1d")),
             service_name=env.get("ROLEPACT_SERVICE_NAME") or env.get("FC_SERVICE_NAME") or "rolepact",
             worker_function=env.get("ROLEPACT_WORKER_FUNCTION", "reconcile_worker"),
+            fc_api=parse_fc_api(env.get("ROLEPACT_FC_API")),
             fanout_threshold=int(env.get("ROLEPACT_FANOUT_THRESHOLD", "20")),
             fanout_batch_size=int(env.get("ROLEPACT_FANOUT_BATCH_SIZE", "10")),
             max_concurrency=int(env.get("ROLEPACT_MAX_CONCURRENCY", "8")),
@@ -143,8 +145,9 @@ ENVIRONMENT_VARIABLES = (
     "ROLEPACT_DINGTALK_WEBHOOK", "ROLEPACT_DINGTALK_SECRET", "ROLEPACT_NOTICE_OFFSETS", "ROLEPACT_SERVICE_NAME",
     "ROLEPACT_WORKER_FUNCTION", "ROLEPACT_FANOUT_THRESHOLD", "ROLEPACT_FANOUT_BATCH_SIZE", "ROLEPACT_MAX_CONCURRENCY",
     "ROLEPACT_MAX_ATTEMPTS", "ROLEPACT_FAILURE_REPORT_AFTER", "ROLEPACT_REMEDIATION", "ROLEPACT_SENSITIVE_ACTIONS",
-    "ROLEPACT_DENIAL_BURST",
+    "ROLEPACT_DENIAL_BURST", "ROLEPACT_FC_API",
 )
+FC_APIS = ("fc2", "fc3")
 
 
 def _list(raw: str | None) -> list[str]:
@@ -154,6 +157,15 @@ def _list(raw: str | None) -> list[str]:
 def _set(raw: str | None) -> frozenset[str] | None:
     items = _list(raw)
     return frozenset(items) if items else None
+
+
+def parse_fc_api(raw: str | None) -> str:
+    """`ROLEPACT_FC_API`: `fc2` (FC 2.0, the default when unset) or `fc3` (FC 3.0); nothing else."""
+    value = (raw or "fc2").strip()
+    if value not in FC_APIS:
+        raise ValueError(f"ROLEPACT_FC_API: {raw!r} is not a Function Compute API rolepact knows; "
+                         f"use 'fc2' (FC 2.0, service and functions) or 'fc3' (FC 3.0, functions only)")
+    return value
 
 
 _OFFSET = re.compile(r"^(\d+)([dhm])$")

@@ -4,9 +4,10 @@ files are refused with a notice). They must not become live markdown — links, 
 a message that carries rolepact's name."""
 from __future__ import annotations
 
+import json
 import re
 
-from conftest import SEED_KEY, make_stage, notices, seed
+from conftest import SEED_ID, SEED_KEY, make_stage, notices, seed
 
 # an inline link or image, or an HTML / autolink tag, that a markdown renderer would make active
 ACTIVE = re.compile(r"(?<!\\)\[[^\]\n]*(?<!\\)\]\(|(?<!\\)<(?:img|a\s|https?:|script|iframe)", re.IGNORECASE)
@@ -38,10 +39,6 @@ def test_review_an_oversized_notice_never_wedges_the_dingtalk_queue(cloud):
     under rolepact's 18 000-byte text limit but over DingTalk's 20 000-byte body limit. It must still
     arrive (split), and above all not sit at the head of the outbox forever, holding back every
     later notice (expiry warnings, kill switch, audit alerts)."""
-    import json
-
-    from conftest import SEED_ID, SEED_KEY
-
     stage = make_stage(cloud, functions=["agreement_intake", "expiry_enforcer"])
     doc = seed()
     for i in range(400):

@@ -5,8 +5,13 @@ Clients are the official SDKs (fc2, RAM, STS); `raw_fc` sends a request signed b
 """
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import socket
+import subprocess
+import sys
+import time
 
 import fc2
 import pytest
@@ -25,7 +30,8 @@ OTHER = "1500000000000002"
 REGION = "cn-hangzhou"
 
 __all__ = ["ACCOUNT", "OTHER", "REGION", "fc_client", "ram_client", "sts_client", "raw_fc", "fc_error",
-           "service_role", "ram_user", "policy", "ram_models", "sts_models", "endpoint", "cloud_fixture"]
+           "service_role", "ram_user", "policy", "ram_models", "sts_models", "endpoint", "cloud_fixture",
+           "root_fixture", "fc_fixture", "serve"]
 
 
 def endpoint(account: str = ACCOUNT, region: str = REGION) -> str:
@@ -111,3 +117,42 @@ def cloud_fixture():
             yield cloud
         finally:
             cloud.backend("fc").stop_workers()
+
+
+@pytest.fixture(name="root")
+def root_fixture(cloud):
+    """ACCOUNT's root credentials (import as `root_fixture`)."""
+    return cloud.add_account(ACCOUNT)
+
+
+@pytest.fixture(name="fc")
+def fc_fixture(cloud):
+    """The Function Compute backend (import as `fc_fixture`)."""
+    return cloud.backend("fc")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(*arguments: str, env: dict | None = None):
+    """`python -m fakecloud` on a free port; yields (port, the banner's JSON) once it answers."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "fakecloud", "--port", str(port), *arguments],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        banner = json.loads(process.stdout.readline())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/_fakecloud/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        yield port, banner
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

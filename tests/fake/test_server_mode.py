@@ -9,9 +9,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 
@@ -23,35 +20,16 @@ from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi.models import Config
+from fc_support import serve
 
 A, B = "1234567890123456", "1345678901234567"
 A_KEY, A_SECRET = "LTAI5tServerModeOwner000", "owner-secret-for-server-mode-tests"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fakecloud", "--port", str(port), "--account", f"{A}:company-a:{A_KEY}:{A_SECRET}",
-         "--account", f"{B}:company-b"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    banner = json.loads(process.stdout.readline())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/_fakecloud/health", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    yield {"port": port, "url": f"http://127.0.0.1:{port}", "banner": banner}
-    process.terminate()
-    process.wait(timeout=10)
+    with serve("--account", f"{A}:company-a:{A_KEY}:{A_SECRET}", "--account", f"{B}:company-b") as (port, banner):
+        yield {"port": port, "url": f"http://127.0.0.1:{port}", "banner": banner}
 
 
 def pop_config(server, key_id, secret, token=None) -> Config:

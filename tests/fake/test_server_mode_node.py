@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_server_mode import _free_port
+from fc_support import free_port
 
 HERE = Path(__file__).resolve().parent / "node"
 KEY, SECRET = "LTAI5tNodeClient00000000", "node-client-secret"
@@ -34,7 +34,7 @@ def node_modules(tmp_path_factory):
 
 
 def test_node_sdks_talk_to_the_fake_over_http(node_modules):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "fakecloud", "--port", str(port), "--account",
                                f"1234567890123456:company-a:{KEY}:{SECRET}", "--account", "1345678901234567:company-b"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

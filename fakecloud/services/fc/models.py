@@ -1,18 +1,25 @@
-"""Function Compute 2.0 state: the function registry, triggers, the async queue and its retries.
+"""Function Compute state, FC 2.0 and FC 3.0: the function registry, triggers, the async queue and its retries.
 
-Functions are registered by tests and the local runtime, not through the API: a function is
-a Python callable `handler(event: bytes, context)`. What FC does around it is modelled here:
+FC 2.0 functions live in a service (`register_function(account, service, function, ...)`);
+FC 3.0 functions are first-level resources with their own role and async invoke config
+(`create_function(account, function, ...)`, `put_async_invoke_config`, `create_trigger`).
+Both share everything below: a function is a Python callable `handler(event: bytes, context)`
+(or, for functions created through the FC 3.0 API, the `module.function` of its `handler`,
+imported in this process when first invoked). What FC does around it is modelled here:
 
-- the context and the service role's STS credentials (issued by the fake STS, so they work
-  against every fake service and show up in ActionTrail as the role's session);
+- the context (FC 2.0 or FC 3.0 shape, `context.py`) and the service / function role's STS
+  credentials (issued by the fake STS, so they work against every fake service and show up
+  in ActionTrail as the role's session);
 - sync invocation (the caller waits, errors come back as UnhandledInvocationError);
 - the async queue: `invoke_async` only enqueues; `run_pending` drains it in the calling
   thread (deterministic tests) and `start_workers` drains it in background threads (local
   runtime). Unhandled errors -- including `FakeCrash`, a dead instance -- are retried
   `max_async_retry` times (FC default 3, i.e. 4 attempts), then sent to the on-failure
-  destination or kept in `failed_invocations`;
+  destination (an FC 2.0 or FC 3.0 function ARN) or kept in `failed_invocations`;
 - triggers: OSS notifications, timers (`fire_due_timers`) and EventBridge (ActionTrail
   Write events), all of which invoke asynchronously.
+
+An FC 3.0 call may name an FC 2.0 function as `service$function`, as FC 3.0 shows 2.0 functions.
 
 Locking: `_lock` guards the registry and records and is never held while a handler runs or
 while `cloud.lock` is taken, so handlers may call any fake service (including FC itself).
@@ -32,8 +39,8 @@ from datetime import datetime, timedelta
 
 from fakecloud import clock, ids
 from fakecloud.errors import FakeCrash, ServiceError
-from fakecloud.services.fc.context import (Credentials, FCContext, FunctionMeta, ServiceMeta,
-                                           current_request_id)
+from fakecloud.services.fc.context import (Credentials, FC3Context, FC3ServiceMeta, FC312Context, FCContext,
+                                           FunctionMeta, FunctionMeta312, ServiceMeta, current_request_id)
 from fakecloud.services.fc.schedule import parse_schedule
 
 log = logging.getLogger(__name__)
@@ -48,9 +55,13 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 ROLE_ARN = re.compile(r"^acs:ram::(?P<account>\d+):role/(?P<name>[A-Za-z0-9.\-]{1,64})$", re.IGNORECASE)
 FUNCTION_ARN = re.compile(
     r"^acs:fc:(?P<region>[a-z0-9-]+):(?P<account>\d+):services/(?P<service>[^/.]+)(?:\.[^/]+)?/functions/(?P<function>[^/]+)$")
+# FC 3.0: acs:fc:<region>:<account>:functions/<name> (the account may be left out: the same account)
+FUNCTION3_ARN = re.compile(
+    r"^acs:fc:(?P<region>[a-z0-9-]+):(?P<account>\d*):functions/(?P<function>[^/:]+)(?::(?P<qualifier>[^/:]+))?$")
 TRIGGER_TYPES = ("oss", "timer", "eventbridge", "http", "log", "mns_topic", "cdn_events", "tablestore", "rds",
                  "mq_topic")
 UNHANDLED = "UnhandledInvocationError"
+FC3_DEFAULT_TIMEOUT = 3  # seconds: CreateFunction's default timeout in FC 3.0
 elapsed_clock = time.perf_counter  # measures handler duration (timeouts); not moved by time travel
 
 
@@ -59,7 +70,7 @@ elapsed_clock = time.perf_counter  # measures handler duration (timeouts); not m
 class Trigger:
     account_id: str
     region: str
-    service_name: str
+    service_name: str | None  # None: an FC 3.0 function's trigger
     function_name: str
     name: str
     trigger_type: str
@@ -73,6 +84,8 @@ class Trigger:
     schedule: object = None  # timer: EverySchedule | CronSchedule
     pattern: object = None  # eventbridge: EventPattern
     last_fired: datetime | None = None  # timer: latest tick fired (or the creation time)
+    bucket: str | None = None  # oss: the bucket (FC 2.0 config.bucketName, FC 3.0 sourceArn)
+    description: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -87,25 +100,35 @@ class Trigger:
 class FunctionSpec:
     account_id: str
     region: str
-    service_name: str
+    service_name: str | None  # None: an FC 3.0 function (no service)
     function_name: str
-    handler: Callable
+    handler: Callable | None  # None: imported from `handler_name` when first invoked
     handler_name: str
     runtime: str
     memory: int
     timeout: int
     environment: dict[str, str]
-    service_role: str | None  # role ARN
+    service_role: str | None  # role ARN (FC 2.0: the service's; FC 3.0: the function's own)
     max_async_retry: int
     on_failure: str | None
     function_id: str
     created: datetime
     modified: datetime
     triggers: dict[str, Trigger] = field(default_factory=dict)
+    description: str = ""
+    async_config: dict | None = None  # FC 3.0: what PutAsyncInvokeConfig stored (None: never put)
+    async_config_times: tuple[datetime, datetime] | None = None  # (created, modified)
+    on_success: str | None = None  # FC 3.0 async config: where successful async results go
+
+    @property
+    def fc3(self) -> bool:
+        return self.service_name is None
 
     @property
     def arn(self) -> str:
-        """The functionArn FC puts in destination payloads."""
+        """The functionArn FC puts in destination payloads (FC 3.0: `acs:fc:<region>:<uid>:functions/<name>`)."""
+        if self.fc3:
+            return f"acs:fc:{self.region}:{self.account_id}:functions/{self.function_name}"
         return f"acs:fc:{self.region}:{self.account_id}:services/{self.service_name}.LATEST/functions/{self.function_name}"
 
 
@@ -130,7 +153,7 @@ class InvocationRecord:
 
     account_id: str
     region: str
-    service: str
+    service: str | None  # None: an FC 3.0 function
     function: str
     request_id: str
     attempt: int
@@ -150,7 +173,7 @@ class FailedInvocation:
 
     account_id: str
     region: str
-    service: str
+    service: str | None
     function: str
     request_id: str
     payload: bytes
@@ -174,7 +197,7 @@ class InvocationResult:
 class _Pending:
     account_id: str
     region: str
-    service: str
+    service: str | None
     function: str
     payload: bytes
     request_id: str
@@ -189,6 +212,7 @@ class FcBackend:
         self.cloud = cloud
         self._lock = threading.RLock()
         self._services: dict[tuple[str, str, str], ServiceSpec] = {}  # (account, region, service)
+        self._functions3: dict[tuple[str, str, str], FunctionSpec] = {}  # FC 3.0: (account, region, function)
         self._queue: deque[_Pending] = deque()
         self._queue_changed = threading.Condition(threading.Lock())
         self._in_flight = 0
@@ -261,8 +285,11 @@ class FcBackend:
             raise ServiceError("ServiceNotFound", f"service '{service_name}' does not exist", 404)
         return service
 
-    def get_function(self, account_id: str, service_name: str, function_name: str, *,
+    def get_function(self, account_id: str, service_name: str | None, function_name: str, *,
                      region: str | None = None) -> FunctionSpec:
+        """An FC 2.0 function of a service, or (`service_name` None or "") an FC 3.0 function."""
+        if not service_name:
+            return self.get_function3(account_id, function_name, region=region)
         service = self.get_service(account_id, service_name, region=region)
         with self._lock:
             spec = service.functions.get(function_name)
@@ -282,23 +309,150 @@ class FcBackend:
         with self._lock:
             return sorted(service.functions.values(), key=lambda f: f.function_name)
 
+    # -- FC 3.0 functions (no service) ------------------------------------------------------------
+    def create_function(self, account_id: str, function_name: str, handler: Callable | None = None, *,
+                        handler_name: str = "index.handler", runtime: str = "python3.10", memory: int = 512,
+                        timeout: int = FC3_DEFAULT_TIMEOUT, environment: dict | None = None, role: str | None = None,
+                        description: str = "", region: str | None = None, replace: bool = True) -> FunctionSpec:
+        """Deploy (or, with `replace`, redeploy) an FC 3.0 function; returns its spec.
+
+        `handler` is the callable FC runs; without one, `handler_name` (`module.function`) is
+        imported in this process when the function is first invoked -- the code package is
+        not unpacked. `role` is a role ARN or name in `account_id`, FC 3.0's per-function
+        role. A redeploy keeps the function's triggers and async invoke config.
+        `replace=False` refuses an existing name with FunctionAlreadyExists (CreateFunction).
+        """
+        if handler is not None and not callable(handler):
+            raise TypeError("handler must be a callable handler(event: bytes, context)")
+        if not NAME.match(function_name or ""):
+            raise ServiceError("InvalidArgument", f"invalid function name {function_name!r}: letters, digits, '_' "
+                               "and '-', not starting with a digit or '-', 1-128 chars", 400)
+        if not handler_name or "." not in handler_name:
+            raise ServiceError("InvalidArgument", f"invalid handler {handler_name!r}: expected 'module.function'", 400)
+        region = region or self.cloud.default_region
+        try:
+            role_arn = self._role_arn(account_id, role) if role else None
+        except ValueError as bad:
+            raise ServiceError("InvalidArgument", str(bad), 400)
+        now = clock.now()
+        with self._lock:
+            previous = self._functions3.get((account_id, region, function_name))
+            if previous is not None and not replace:
+                raise ServiceError("FunctionAlreadyExists", f"function '{function_name}' already exists", 409)
+            spec = FunctionSpec(
+                account_id, region, None, function_name, handler, handler_name, runtime, memory, timeout,
+                dict(environment or {}), role_arn,
+                previous.max_async_retry if previous else 3, previous.on_failure if previous else None,
+                previous.function_id if previous else ids.request_id().lower(),
+                previous.created if previous else now, now, previous.triggers if previous else {},
+                description=description,
+                async_config=previous.async_config if previous else None,
+                async_config_times=previous.async_config_times if previous else None,
+                on_success=previous.on_success if previous else None,
+            )
+            self._functions3[(account_id, region, function_name)] = spec
+        return spec
+
+    def get_function3(self, account_id: str, function_name: str, *, region: str | None = None) -> FunctionSpec:
+        """An FC 3.0 function; `service$function` names an FC 2.0 function, as FC 3.0 shows those."""
+        region = region or self.cloud.default_region
+        with self._lock:
+            spec = self._functions3.get((account_id, region, function_name))
+            if spec is None and "$" in function_name:
+                service_name, _, name = function_name.partition("$")
+                service = self._services.get((account_id, region, service_name))
+                spec = service.functions.get(name) if service else None
+        if spec is None:
+            raise ServiceError("FunctionNotFound", f"function '{function_name}' does not exist", 404)
+        return spec
+
+    def list_functions3(self, account_id: str, *, region: str | None = None) -> list[FunctionSpec]:
+        """FC 3.0 functions of the account in the region, by name (FC 2.0 ones are not listed [?])."""
+        region = region or self.cloud.default_region
+        with self._lock:
+            return sorted((f for (a, r, _), f in self._functions3.items() if a == account_id and r == region),
+                          key=lambda f: f.function_name)
+
+    def delete_function(self, account_id: str, function_name: str, *, region: str | None = None) -> None:
+        """Remove an FC 3.0 function with its triggers and async config (queued invocations then fail)."""
+        region = region or self.cloud.default_region
+        with self._lock:
+            if self._functions3.pop((account_id, region, function_name), None) is None:
+                raise ServiceError("FunctionNotFound", f"function '{function_name}' does not exist", 404)
+
+    def put_async_invoke_config(self, account_id: str, function_name: str, *, max_async_retry: int | None = None,
+                                max_event_age: int | None = None, on_failure: str | None = None,
+                                on_success: str | None = None, async_task: bool = False,
+                                region: str | None = None) -> dict:
+        """FC 3.0 PutAsyncInvokeConfig: retries (0..8, default 3) and destinations of async invocations.
+
+        Destinations are function ARNs (`acs:fc:<region>:<uid>:functions/<name>`, FC 2.0 ARNs too);
+        the fake delivers to Function Compute only, so any other ARN (MNS, RocketMQ,
+        EventBridge) is refused here rather than silently dropped later.
+        """
+        spec = self.get_function(account_id, None, function_name, region=region)
+        if max_async_retry is not None and not 0 <= max_async_retry <= MAX_ASYNC_RETRY:
+            raise ServiceError("InvalidArgument", f"maxAsyncRetryAttempts must be between 0 and {MAX_ASYNC_RETRY}",
+                               400)
+        if max_event_age is not None and not 1 <= max_event_age <= 604800:
+            raise ServiceError("InvalidArgument", "maxAsyncEventAgeInSeconds must be between 1 and 604800", 400)
+        for destination in (on_failure, on_success):
+            if destination:
+                try:
+                    self._parse_destination(account_id, spec.region, destination)
+                except ValueError as bad:
+                    raise ServiceError("InvalidArgument", str(bad), 400)
+        destinations = {k: {"destination": v} for k, v in (("onFailure", on_failure), ("onSuccess", on_success)) if v}
+        config = {"maxAsyncRetryAttempts": 3 if max_async_retry is None else max_async_retry,
+                  "destinationConfig": destinations, "asyncTask": bool(async_task)}
+        if max_event_age is not None:
+            config["maxAsyncEventAgeInSeconds"] = max_event_age
+        now = clock.now()
+        with self._lock:
+            spec.async_config = config
+            spec.async_config_times = (spec.async_config_times[0] if spec.async_config_times else now, now)
+            spec.max_async_retry = config["maxAsyncRetryAttempts"]
+            spec.on_failure, spec.on_success = on_failure, on_success
+        return dict(config)
+
+    def get_async_invoke_config(self, account_id: str, function_name: str, *, region: str | None = None) -> dict:
+        spec = self.get_function(account_id, None, function_name, region=region)
+        with self._lock:
+            config = spec.async_config
+        if config is None:
+            raise ServiceError("AsyncConfigNotExists",
+                               f"AsyncConfig for {function_name}:LATEST does not exist.", 404)
+        return dict(config)
+
+    def create_trigger(self, account_id: str, function_name: str, name: str, trigger_type: str, config: dict, *,
+                       source_arn: str | None = None, invocation_role: str | None = None, description: str = "",
+                       region: str | None = None) -> Trigger:
+        """An FC 3.0 trigger (`add_trigger` with no service): OSS triggers name their bucket by `source_arn`."""
+        return self.add_trigger(account_id, None, function_name, name, trigger_type, config, region=region,
+                                source_arn=source_arn, invocation_role=invocation_role, description=description)
+
     # -- triggers --------------------------------------------------------------------------------
-    def add_trigger(self, account_id: str, service_name: str, function_name: str, name: str, trigger_type: str,
-                    config: dict, *, region: str | None = None, invocation_role: str | None = None,
-                    source_arn: str | None = None) -> Trigger:
+    def add_trigger(self, account_id: str, service_name: str | None, function_name: str, name: str,
+                    trigger_type: str, config: dict, *, region: str | None = None, invocation_role: str | None = None,
+                    source_arn: str | None = None, description: str = "") -> Trigger:
         """Attach a trigger; `oss`, `timer` and `eventbridge` ones act, other types are only listed.
 
-        The config is validated here (cron syntax, filter pattern), as FC's CreateTrigger does.
+        `service_name` None: an FC 3.0 function's trigger. The config is validated here (cron
+        syntax, filter pattern), as FC's CreateTrigger does.
         """
         if trigger_type not in TRIGGER_TYPES:
             raise ValueError(f"unknown trigger type {trigger_type!r}; expected one of {', '.join(TRIGGER_TYPES)}")
         if not NAME.match(name or ""):
             raise ValueError(f"invalid trigger name {name!r}")
         spec = self.get_function(account_id, service_name, function_name, region=region)
+        if name in spec.triggers:
+            raise ServiceError("TriggerAlreadyExists", f"trigger '{name}' already exists in function '{function_name}'",
+                               409)
         config = dict(config)
         now = clock.now()
-        trigger = Trigger(account_id, spec.region, service_name, function_name, name, trigger_type, config,
-                          ids.request_id().lower(), now, now, source_arn=source_arn, invocation_role=invocation_role)
+        trigger = Trigger(account_id, spec.region, spec.service_name, spec.function_name, name, trigger_type, config,
+                          ids.request_id().lower(), now, now, source_arn=source_arn, invocation_role=invocation_role,
+                          description=description)
         if trigger_type == "timer":
             trigger.schedule = parse_schedule(config.get("cronExpression", ""), now)
             trigger.last_fired = now
@@ -312,12 +466,15 @@ class FcBackend:
             bucket = config.get("bucketName") or _bucket_of_arn(source_arn)
             if not bucket:
                 raise ValueError("an oss trigger needs config['bucketName'] or an acs:oss source_arn")
-            config["bucketName"] = bucket
+            if spec.service_name is not None:  # FC 2.0 configs carry the bucket; FC 3.0 ones only the ARN does
+                config["bucketName"] = bucket
+            trigger.bucket = bucket
             config.setdefault("events", ["oss:ObjectCreated:*"])
             trigger.source_arn = source_arn or f"acs:oss:{spec.region}:{account_id}:{bucket}"
         with self._lock:
             if name in spec.triggers:
-                raise ValueError(f"trigger {name!r} already exists on {service_name}/{function_name}")
+                raise ServiceError("TriggerAlreadyExists",
+                                   f"trigger '{name}' already exists in function '{function_name}'", 409)
             spec.triggers[name] = trigger
         if trigger_type == "eventbridge":
             self._ensure_eventbridge()
@@ -342,9 +499,12 @@ class FcBackend:
         return trigger
 
     def triggers_of_type(self, trigger_type: str, *, account_id: str | None = None) -> list[Trigger]:
+        """Triggers of one type on FC 2.0 and FC 3.0 functions."""
         with self._lock:
-            return [t for (a, _, _), s in self._services.items() if account_id in (None, a)
-                    for f in s.functions.values() for t in f.triggers.values() if t.trigger_type == trigger_type]
+            functions = [f for (a, _, _), s in self._services.items() if account_id in (None, a)
+                         for f in s.functions.values()]
+            functions += [f for (a, _, _), f in self._functions3.items() if account_id in (None, a)]
+            return [t for f in functions for t in f.triggers.values() if t.trigger_type == trigger_type]
 
     # -- invocation ------------------------------------------------------------------------------
     def invoke_async(self, account_id: str, service_name: str, function_name: str, payload: bytes | str, *,
@@ -352,7 +512,8 @@ class FcBackend:
         """Queue an async invocation (the function must exist); returns its request id."""
         spec = self.get_function(account_id, service_name, function_name, region=region)
         request_id = request_id or new_request_id()
-        item = _Pending(account_id, spec.region, service_name, function_name, _as_bytes(payload), request_id, source)
+        item = _Pending(account_id, spec.region, spec.service_name, spec.function_name, _as_bytes(payload), request_id,
+                        source)
         with self._queue_changed:
             self._queue.append(item)
             self._queue_changed.notify()
@@ -481,6 +642,9 @@ class FcBackend:
             return
         record, body = self._execute(spec, item.payload, item.request_id, item.attempt, "Async", item.source)
         if record.ok:
+            if spec.on_success and item.source != "destination":
+                self._deliver(spec, spec.on_success, _destination_payload(
+                    item, spec, body.decode("utf-8", "replace"), item.attempt, success=True))
             return
         if item.attempt <= spec.max_async_retry:
             item.attempt += 1
@@ -494,14 +658,21 @@ class FcBackend:
     def _give_up(self, item: _Pending, spec: FunctionSpec, error_body: str) -> None:
         payload = _destination_payload(item, spec, error_body, item.attempt)
         if spec.on_failure:
-            try:
-                region, service, function = self._parse_destination(spec.account_id, spec.region, spec.on_failure)
-                self.invoke_async(spec.account_id, service, function, json.dumps(payload).encode("utf-8"),
-                                  region=region, source="destination")
+            missing = self._deliver(spec, spec.on_failure, payload)
+            if missing is None:
                 return
-            except ServiceError as missing:
-                error_body = f"{error_body} (on-failure destination unusable: {missing.message})"
+            error_body = f"{error_body} (on-failure destination unusable: {missing})"
         self._record_failure(item, error_body, payload)
+
+    def _deliver(self, spec: FunctionSpec, destination: str, payload: dict) -> str | None:
+        """Queue a destination invocation; returns why it could not be, or None."""
+        try:
+            region, service, function = self._parse_destination(spec.account_id, spec.region, destination)
+            self.invoke_async(spec.account_id, service, function, json.dumps(payload).encode("utf-8"),
+                              region=region, source="destination")
+        except (ServiceError, ValueError) as missing:
+            return getattr(missing, "message", None) or str(missing)
+        return None
 
     def _record_failure(self, item: _Pending, error: str, destination_payload: dict) -> None:
         with self._lock:
@@ -525,7 +696,7 @@ class FcBackend:
         else:
             token = current_request_id.set(request_id)
             try:
-                body = _result_bytes(spec.handler(payload, context))
+                body = _result_bytes(self._handler_of(spec)(payload, context))
             except FakeCrash as crash:  # the instance died mid-request
                 error, error_type = f"Process exited unexpectedly before completing request ({crash})", "FakeCrash"
             except Exception as exc:
@@ -545,8 +716,26 @@ class FcBackend:
             self.invocations.append(record)
         return record, body
 
+    @staticmethod
+    def _handler_of(spec: FunctionSpec) -> Callable:
+        """The registered callable, or `handler_name` imported now (API-created FC 3.0 functions).
+
+        An import failure is an invocation error, as a broken code package is in FC.
+        """
+        if spec.handler is not None:
+            return spec.handler
+        import importlib
+
+        module_name, _, attribute = spec.handler_name.rpartition(".")
+        handler = getattr(importlib.import_module(module_name), attribute)
+        spec.handler = handler
+        return handler
+
     # -- context and credentials -------------------------------------------------------------------
-    def context_for(self, spec: FunctionSpec, request_id: str) -> FCContext:
+    def context_for(self, spec: FunctionSpec, request_id: str) -> FCContext | FC3Context | FC312Context:
+        """The context object of the function's platform and runtime (context.py, fc-deploy.md §3.3)."""
+        if spec.fc3:
+            return self._context3(spec, request_id)
         with self._lock:
             service = self._services.get((spec.account_id, spec.region, spec.service_name))
         return FCContext(
@@ -559,6 +748,21 @@ class FcBackend:
             account_id=spec.account_id,
         )
 
+    def _context3(self, spec: FunctionSpec, request_id: str) -> FC3Context | FC312Context:
+        if _runtime_version(spec.runtime) >= (3, 12):  # credentials only in ALIBABA_CLOUD_* variables
+            return FC312Context(
+                request_id=request_id, account_id=spec.account_id, region=spec.region,
+                function=FunctionMeta312(spec.function_name, spec.handler_name, spec.memory, spec.timeout),
+            )
+        return FC3Context(
+            request_id=request_id,
+            credentials=self._role_credentials(spec) if spec.service_role else None,
+            function=FunctionMeta(spec.function_name, spec.handler_name, spec.memory, spec.timeout),
+            service=FC3ServiceMeta(),
+            region=spec.region,
+            account_id=spec.account_id,
+        )
+
     def _role_credentials(self, spec: FunctionSpec) -> Credentials:
         """The service role's STS credentials, reused until 10 minutes before they expire.
 
@@ -566,7 +770,7 @@ class FcBackend:
         fc.aliyuncs.com breaks the next invocation rather than the next refresh [?].
         """
         role_name = ROLE_ARN.match(spec.service_role)["name"]
-        session_name = f"fc-{spec.service_name}"[:64]
+        session_name = f"fc-{spec.service_name or spec.function_name}"[:64]
         cache_key = (spec.account_id, role_name.lower(), session_name)
         sts = self.cloud.backend("sts")
         now = clock.now()
@@ -600,16 +804,25 @@ class FcBackend:
             raise ValueError(f"service_role must be a role ARN or name, got {role!r}")
         return f"acs:ram::{account_id}:role/{role}"
 
-    def _parse_destination(self, account_id: str, region: str, destination: str) -> tuple[str, str, str]:
-        """(region, service, function) of an on-failure destination (checked for existence only when used)."""
+    def _parse_destination(self, account_id: str, region: str, destination: str) -> tuple[str, str | None, str]:
+        """(region, service or None for FC 3.0, function) of a destination (checked for existence only when used).
+
+        Accepted: an FC 2.0 function ARN, an FC 3.0 one (`acs:fc:<region>:[<uid>]:functions/<name>`),
+        or `<service>/<function>`. Other destinations (MNS, RocketMQ, EventBridge) are not served.
+        """
         if m := FUNCTION_ARN.match(destination):
             if m["account"] != account_id:
                 raise ValueError(f"on_failure destination {destination} is in another account")
             region, service, function = m["region"], m["service"], m["function"]
-        elif destination.count("/") == 1:
+        elif m := FUNCTION3_ARN.match(destination):
+            if m["account"] not in ("", account_id):
+                raise ValueError(f"on_failure destination {destination} is in another account")
+            region, service, function = m["region"], None, m["function"]
+        elif destination.count("/") == 1 and not destination.startswith("acs:"):
             service, function = destination.split("/")
         else:
-            raise ValueError(f"on_failure must be '<service>/<function>' or a function ARN, got {destination!r}")
+            raise ValueError(f"destination must be a Function Compute function ARN or '<service>/<function>', got "
+                             f"{destination!r} (fakecloud delivers to Function Compute only)")
         return region, service, function
 
     # -- timers ---------------------------------------------------------------------------------------
@@ -648,7 +861,7 @@ class FcBackend:
         (the original bytes when all match). Events name their bucket owner and region; a
         trigger only sees its own account's buckets in its own region.
         """
-        triggers = [t for t in self.triggers_of_type("oss") if t.config.get("bucketName") == bucket_name]
+        triggers = [t for t in self.triggers_of_type("oss") if t.bucket == bucket_name]
         if not triggers:
             return 0
         raw = _as_bytes(payload)
@@ -688,6 +901,15 @@ class FcBackend:
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _runtime_version(runtime: str) -> tuple[int, ...]:
+    """`python3.12` -> (3, 12); anything else -> (0,)."""
+    digits = runtime[len("python"):] if runtime.startswith("python") else ""
+    try:
+        return tuple(int(part) for part in digits.split("."))
+    except ValueError:
+        return (0,)
+
+
 def new_request_id() -> str:
     """FC request ids are lower-case UUIDs."""
     return ids.request_id().lower()
@@ -712,7 +934,9 @@ def _result_bytes(result: object) -> bytes:
     return json.dumps(result).encode("utf-8")
 
 
-def _trigger_missing(name: str, service: str, function: str) -> str:
+def _trigger_missing(name: str, service: str | None, function: str) -> str:
+    if not service:
+        return f"trigger '{name}' does not exist in function '{function}'"
     return f"trigger '{name}' does not exist in service '{service}' and function '{function}'"
 
 
@@ -747,15 +971,20 @@ def _event_name_matches(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-def _destination_payload(item: _Pending, spec: FunctionSpec | None, error_body: str, attempts: int) -> dict:
-    """FC's async-destination payload for a failed invocation."""
-    arn = spec.arn if spec else (f"acs:fc:{item.region}:{item.account_id}:services/{item.service}.LATEST"
-                                 f"/functions/{item.function}")
+def _destination_payload(item: _Pending, spec: FunctionSpec | None, error_body: str, attempts: int, *,
+                         success: bool = False) -> dict:
+    """FC's async-destination payload ("result callback" page) for a failed -- or successful -- invocation."""
+    if spec is not None:
+        arn = spec.arn
+    elif item.service is None:
+        arn = f"acs:fc:{item.region}:{item.account_id}:functions/{item.function}"
+    else:
+        arn = f"acs:fc:{item.region}:{item.account_id}:services/{item.service}.LATEST/functions/{item.function}"
     return {
         "timestamp": int(clock.now().timestamp()),
-        "requestContext": {"requestId": item.request_id, "functionArn": arn, "condition": UNHANDLED,
+        "requestContext": {"requestId": item.request_id, "functionArn": arn, "condition": "" if success else UNHANDLED,
                            "approximateInvokeCount": attempts},
         "requestPayload": item.payload.decode("utf-8", "replace"),
-        "responseContext": {"statusCode": 200, "functionError": UNHANDLED},
+        "responseContext": {"statusCode": 200, "functionError": "" if success else UNHANDLED},
         "responsePayload": error_body,
     }

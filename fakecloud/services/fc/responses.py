@@ -1,5 +1,8 @@
 """Function Compute 2016-08-15 wire, as `fc2.Client` (aliyun-fc2 2.5.2) speaks it.
 
+Requests under `/2023-03-30/` (FC 3.0) are handed to `responses3.Fc3Api`; both wires share
+the backend (models.py) and `invoke_function` below.
+
 Served: InvokeFunction (Sync/Async), GetService, ListServices, GetFunction, ListFunctions,
 GetTrigger, ListTriggers. Functions come from the registry (models.py), not from
 CreateFunction; other paths answer PathNotSupported.
@@ -94,11 +97,16 @@ class FcService:
     event_source = "fc.aliyuncs.com"
 
     def __init__(self, cloud) -> None:
+        from fakecloud.services.fc.responses3 import Fc3Api
+
         self.cloud = cloud
         self.backend = FcBackend(cloud)
+        self.v3 = Fc3Api(self)  # the FC 3.0 (2023-03-30) wire, on the same endpoints and state
 
     # -- wire ------------------------------------------------------------------------------------
     def handle(self, request: Request, route: Route) -> Response:
+        if request.path.startswith(f"/{self.v3.api_version}/"):
+            return self.v3.handle(request, route)
         cloud = self.cloud
         request_id = new_request_id()
         try:
@@ -191,60 +199,30 @@ class FcService:
         query = call.request.query
         if call.action == "ListServices":
             items = [service_json(s) for s in self.backend.list_services(call.account_id, region=call.region)]
-            return _page(items, "services", "serviceName", query)
+            return page(items, "services", "serviceName", query)
         if call.action == "GetService":
             return service_json(self._service(call))
         if call.action == "ListFunctions":
             self._service(call)
             functions = self.backend.list_functions(call.account_id, call.service, region=call.region)
-            return _page([function_json(f) for f in functions], "functions", "functionName", query)
+            return page([function_json(f) for f in functions], "functions", "functionName", query)
         spec = self._function(call)
         if call.action == "GetFunction":
             return function_json(spec)
         if call.action == "ListTriggers":
             triggers = sorted(spec.triggers.values(), key=lambda t: t.name)
-            return _page([trigger_json(t) for t in triggers], "triggers", "triggerName", query)
+            return page([trigger_json(t) for t in triggers], "triggers", "triggerName", query)
         return trigger_json(self.backend.get_trigger(call.account_id, call.service, call.function, call.trigger,
                                                      region=call.region))
 
     def invoke(self, call: FcCall) -> tuple[Response | None, ServiceError | None, bool]:
         """InvokeFunction. Not under `cloud.lock`: the handler runs here and calls other services."""
-        rule = self.cloud.faults.check(self.name, call.action)
-        if rule is not None and not rule.after:
-            return None, rule.error(), False
-        headers = call.request.headers
-        invocation_type = headers.get("x-fc-invocation-type", "Sync")
-        payload = call.request.body or b""
-        try:
+        def check() -> None:
             self.authorize(call)
             self._function(call)
-            if invocation_type.lower() not in ("sync", "async"):
-                raise ServiceError("InvalidArgument",
-                                   f"invalid invocation type '{invocation_type}', expected 'Sync' or 'Async'", 400)
-            limit = self.backend.async_payload_limit if invocation_type.lower() == "async" \
-                else self.backend.sync_payload_limit
-            if len(payload) > limit:
-                raise ServiceError("EntityTooLarge", f"payload size exceeds maximum allowed size ({limit} bytes)", 400)
-        except ServiceError as error:
-            return None, error, False
-        base = {"X-Fc-Request-Id": call.request_id, "Date": clock.http_date(self.cloud.now())}
-        if invocation_type.lower() == "async":
-            self.backend.invoke_async(call.account_id, call.service, call.function, payload, region=call.region,
-                                      request_id=call.request_id, source="api")
-            response = Response(202, {**base, "Content-Type": "application/json"}, b"")
-        else:
-            result = self.backend.invoke_sync(call.account_id, call.service, call.function, payload,
-                                              region=call.region, request_id=call.request_id)
-            headers_out = {**base, "Content-Type": "application/octet-stream",
-                           "X-Fc-Invocation-Duration": str(max(1, round(result.record.duration * 1000))),
-                           "X-Fc-Invocation-Service-Version": "LATEST"}
-            if not result.ok:
-                headers_out["X-Fc-Error-Type"] = "UnhandledInvocationError"
-                headers_out["Content-Type"] = "application/json"
-            response = Response(200, headers_out, result.body)
-        if rule is not None:  # an `after` rule: the invocation happened, then the caller fails or dies
-            return (response, None, True) if rule.crash else (None, rule.error(), False)
-        return response, None, False
+
+        return invoke_function(self.cloud, self.name, self.backend, check, call.account_id, call.service,
+                               call.function, call.region, call.request, call.request_id)
 
     # -- rendering ------------------------------------------------------------------------------------
     def render_json(self, status: int, body: dict, request_id: str) -> Response:
@@ -277,6 +255,53 @@ class FcService:
         )
         # InvokeFunction events are fake-only (opt-in): real EventBridge never carries them.
         self.cloud.trail.record(call.caller.account_id, event, publish=call.action != "InvokeFunction")
+
+
+def invoke_function(cloud, service_key: str, backend: FcBackend, check, account_id: str, service_name: str | None,
+                    function_name: str, region: str, request: Request,
+                    request_id: str) -> tuple[Response | None, ServiceError | None, bool]:
+    """What InvokeFunction does on both wires once the caller is known; returns (response, error, crash).
+
+    `check()` authorizes and finds the function (raising ServiceError). `x-fc-invocation-type`
+    is `Sync` (default: run now, the handler's result or `X-Fc-Error-Type`) or `Async`
+    (queued, HTTP 202). Faults: a plain rule fails before anything runs; an `after` rule
+    lets the invocation happen, then fails or crashes the caller.
+    """
+    rule = cloud.faults.check(service_key, "InvokeFunction")
+    if rule is not None and not rule.after:
+        return None, rule.error(), False
+    invocation_type = request.headers.get("x-fc-invocation-type", "Sync")
+    payload = request.body or b""
+    asynchronous = invocation_type.lower() == "async"
+    try:
+        check()
+        if invocation_type.lower() not in ("sync", "async"):
+            raise ServiceError("InvalidArgument",
+                               f"invalid invocation type '{invocation_type}', expected 'Sync' or 'Async'", 400)
+        limit = backend.async_payload_limit if asynchronous else backend.sync_payload_limit
+        if len(payload) > limit:
+            raise ServiceError("EntityTooLarge", f"payload size exceeds maximum allowed size ({limit} bytes)", 400)
+    except ServiceError as error:
+        return None, error, False
+    base = {"X-Fc-Request-Id": request_id, "Date": clock.http_date(cloud.now())}
+    if asynchronous:
+        backend.invoke_async(account_id, service_name, function_name, payload, region=region,
+                             request_id=request_id, source="api")
+        response = Response(202, {**base, "Content-Type": "application/json"}, b"")
+    else:
+        result = backend.invoke_sync(account_id, service_name, function_name, payload, region=region,
+                                     request_id=request_id)
+        headers_out = {**base, "Content-Type": "application/octet-stream",
+                       "X-Fc-Invocation-Duration": str(max(1, round(result.record.duration * 1000)))}
+        if service_name:
+            headers_out["X-Fc-Invocation-Service-Version"] = "LATEST"
+        if not result.ok:
+            headers_out["X-Fc-Error-Type"] = "UnhandledInvocationError"
+            headers_out["Content-Type"] = "application/json"
+        response = Response(200, headers_out, result.body)
+    if rule is not None:  # an `after` rule: the invocation happened, then the caller fails or dies
+        return (response, None, True) if rule.crash else (None, rule.error(), False)
+    return response, None, False
 
 
 # ------------------------------------------------------------------------------------ signing
@@ -359,7 +384,7 @@ def trigger_json(trigger: Trigger) -> dict:
     }
 
 
-def _page(items: list[dict], key: str, name_field: str, query: dict) -> dict:
+def page(items: list[dict], key: str, name_field: str, query: dict) -> dict:
     """FC list paging: `prefix`, `startKey` (names >= it), `limit` (default 20, max 100); the
     `nextToken` is the name of the first item of the next page."""
     prefix, start = query.get("prefix", ""), query.get("startKey", "")

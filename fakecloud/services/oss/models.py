@@ -21,6 +21,7 @@ import crcmod
 
 from fakecloud import clock, ids
 from fakecloud.errors import ServiceError
+from fakecloud.services.oss.policy import BucketPolicy, BucketPolicyError, parse_bucket_policy
 
 log = logging.getLogger("fakecloud.oss")
 
@@ -73,6 +74,7 @@ class OssObject:
     last_modified: datetime
     etag: str = ""  # upper-hex MD5 without quotes, as OSS shows it for simple uploads
     crc64: int = 0
+    version_id: str | None = None  # set once the bucket has (had) versioning; "null" for unversioned writes
 
     def __post_init__(self) -> None:
         self.last_modified = self.last_modified.replace(microsecond=0)  # OSS keeps seconds: "...T06:45:43.000Z"
@@ -86,6 +88,34 @@ class OssObject:
         return len(self.data)
 
 
+VERSIONING_STATES = ("Enabled", "Suspended")
+
+
+@dataclass
+class Version:
+    """One entry of a key's version history: an object, or a delete marker (`obj` None)."""
+
+    version_id: str
+    obj: OssObject | None
+    last_modified: datetime
+
+    @property
+    def is_delete_marker(self) -> bool:
+        return self.obj is None
+
+
+@dataclass
+class DeleteOutcome:
+    removed: OssObject | None  # the visible object that went away (an event notification follows)
+    version_id: str | None = None  # the version deleted, or of the delete marker created
+    delete_marker: bool = False
+
+
+def new_version_id() -> str:
+    """Opaque, like OSS's ("CAEQNhiBgM…"): never "null", which names unversioned writes."""
+    return "CAEQ" + ids.hex_id(40)
+
+
 @dataclass
 class Bucket:
     name: str
@@ -96,6 +126,9 @@ class Bucket:
     objects: dict[str, OssObject] = field(default_factory=dict)
     acl: str = "private"
     storage_class: str = "Standard"
+    policy: BucketPolicy | None = None  # PutBucketPolicy
+    versioning: str | None = None  # None until PutBucketVersioning; then "Enabled" or "Suspended" for good
+    versions: dict[str, list[Version]] = field(default_factory=dict)  # key -> history, newest last
 
     @property
     def arn(self) -> str:
@@ -172,6 +205,9 @@ class OssBackend:
         self.delivery_errors: list[DeliveryError] = []
         self._subscribers: list[Callable[[str, bytes], None]] = []
         self._notify_lock = threading.Lock()
+        # Undocumented [?]: does an account UID in a bucket policy's Principal also name that
+        # account's RAM users and role sessions? False: only its root account (docs/fake-fidelity.md).
+        self.policy_account_covers_identities = False
 
     # -- buckets -------------------------------------------------------------------------------
     def get_bucket(self, name: str) -> Bucket:
@@ -209,10 +245,78 @@ class OssBackend:
         return bucket
 
     def delete_bucket(self, bucket: Bucket) -> None:
-        if bucket.objects:
+        if bucket.objects or bucket.versions:  # old versions and delete markers count too
             raise oss_error("BucketNotEmpty", "The bucket you tried to delete is not empty.", 409, "0015-00000301",
                             BucketName=bucket.name)
         del self.buckets[bucket.name]
+
+    # -- versioning ------------------------------------------------------------------------------
+    def put_bucket_versioning(self, bucket: Bucket, status: str) -> None:
+        """Enabled or Suspended; a bucket never goes back to unversioned. Objects written before
+        versioning was first turned on become the version "null" of their key."""
+        if status not in VERSIONING_STATES:
+            raise oss_error("MalformedXML", "The XML you provided was not well-formed or did not validate against "
+                            "our published schema.", 400, "0015-00000601", BucketName=bucket.name)
+        if bucket.versioning is None:
+            for key, obj in bucket.objects.items():
+                obj.version_id = "null"
+                bucket.versions[key] = [Version("null", obj, obj.last_modified)]
+        bucket.versioning = status
+
+    @staticmethod
+    def list_versions(bucket: Bucket, *, prefix: str = "", delimiter: str = "", key_marker: str = "",
+                      version_marker: str = "", max_keys: int = 100) -> tuple[list[tuple[str, Version, bool]],
+                                                                             list[str], tuple[str, str] | None]:
+        """(entries, common prefixes, next (key, version) marker or None): every version and delete
+        marker, keys in order, newest first per key; an entry is (key, version, is_latest)."""
+        entries: list[tuple[str, Version, bool]] = []
+        prefixes: list[str] = []
+        count = 0
+        for key in sorted(k for k in bucket.versions if k.startswith(prefix) and k >= key_marker):
+            if delimiter:
+                cut = key.find(delimiter, len(prefix))
+                if cut >= 0:
+                    common = key[:cut + len(delimiter)]
+                    if common not in prefixes and common > key_marker:
+                        if count >= max_keys:
+                            return entries, prefixes, (key, "")
+                        prefixes.append(common)
+                        count += 1
+                    continue
+            history = list(reversed(bucket.versions[key]))
+            start = 0
+            if key == key_marker:
+                if not version_marker:
+                    continue
+                ids_ = [v.version_id for v in history]
+                start = ids_.index(version_marker) + 1 if version_marker in ids_ else len(history)
+            for index in range(start, len(history)):
+                if count >= max_keys:
+                    last_key, last_version, _ = entries[-1]
+                    return entries, prefixes, (last_key, last_version.version_id)
+                entries.append((key, history[index], index == 0))
+                count += 1
+        return entries, prefixes, None
+
+    # -- bucket policy -----------------------------------------------------------------------------
+    @staticmethod
+    def put_bucket_policy(bucket: Bucket, body: bytes) -> None:
+        try:
+            bucket.policy = parse_bucket_policy(body, bucket.name)
+        except BucketPolicyError as problem:
+            raise oss_error("InvalidPolicyDocument", f"Invalid Policy: {problem}", 400, problem.ec,
+                            BucketName=bucket.name) from None
+
+    @staticmethod
+    def get_bucket_policy(bucket: Bucket) -> BucketPolicy:
+        if bucket.policy is None:
+            raise oss_error("NoSuchBucketPolicy", "The bucket policy does not exist.", 404, "0030-00000101",
+                            BucketName=bucket.name)
+        return bucket.policy
+
+    @staticmethod
+    def delete_bucket_policy(bucket: Bucket) -> None:
+        bucket.policy = None
 
     def list_buckets(self, account_id: str, prefix: str = "", marker: str = "",
                      max_keys: int = 100) -> tuple[list[Bucket], str | None]:
@@ -223,18 +327,49 @@ class OssBackend:
         return page, (page[-1].name if len(names) > max_keys and page else None)
 
     # -- objects -------------------------------------------------------------------------------
-    def get_object(self, bucket: Bucket, key: str) -> OssObject:
+    def get_object(self, bucket: Bucket, key: str, version_id: str | None = None) -> OssObject:
+        if version_id is not None:
+            version = self._version(bucket, key, version_id)
+            if version.is_delete_marker:
+                raise oss_error("MethodNotAllowed", "The specified method is not allowed against this resource.",
+                                405, "0016-00000902", Method="GET", ResourceType="DeleteMarker",
+                                _headers={"x-oss-delete-marker": "true", "x-oss-version-id": version_id})
+            return version.obj
         obj = bucket.objects.get(key)
         if obj is None:
+            history = bucket.versions.get(key)
+            if history and history[-1].is_delete_marker:  # OSS says so in headers of the 404
+                raise oss_error("NoSuchKey", "The specified key does not exist.", 404, "0026-00000001", Key=key,
+                                _headers={"x-oss-delete-marker": "true", "x-oss-version-id": history[-1].version_id})
             raise no_such_key(key)
         return obj
+
+    @staticmethod
+    def _version(bucket: Bucket, key: str, version_id: str) -> Version:
+        for version in bucket.versions.get(key, ()):
+            if version.version_id == version_id:
+                return version
+        obj = bucket.objects.get(key)
+        if version_id == "null" and obj is not None and obj.version_id is None:  # never versioned
+            return Version("null", obj, obj.last_modified)
+        raise oss_error("NoSuchVersion", "The specified version does not exist.", 404, "0026-00000006", Key=key,
+                        VersionId=version_id)
 
     def _store(self, bucket: Bucket, obj: OssObject, *, forbid_overwrite: bool, event_name: str,
                events: list[ObjectEvent]) -> OssObject:
         previous = bucket.objects.get(obj.key)
-        if previous is not None and forbid_overwrite:
-            raise oss_error("FileAlreadyExists", "The object you specified already exists and can not be "
-                            "overwritten.", 409, "0016-00000708", Key=obj.key)
+        if bucket.versioning is None:
+            if previous is not None and forbid_overwrite:
+                raise oss_error("FileAlreadyExists", "The object you specified already exists and can not be "
+                                "overwritten.", 409, "0016-00000708", Key=obj.key)
+        else:
+            # [D] PutObject: with versioning enabled or suspended, x-oss-forbid-overwrite has no
+            # effect — the write always succeeds (a new version, or the "null" version replaced).
+            obj.version_id = new_version_id() if bucket.versioning == "Enabled" else "null"
+            history = bucket.versions.setdefault(obj.key, [])
+            if obj.version_id == "null":
+                history[:] = [v for v in history if v.version_id != "null"]
+            history.append(Version(obj.version_id, obj, obj.last_modified))
         bucket.objects[obj.key] = obj
         events.append(ObjectEvent(event_name, bucket.name, bucket.owner, bucket.region, bucket.rule_id, obj.key,
                                   obj.size, obj.size - (previous.size if previous else 0), obj.etag))
@@ -267,17 +402,54 @@ class OssBackend:
         return self._store(bucket, obj, forbid_overwrite=forbid_overwrite, event_name="ObjectCreated:CopyObject",
                            events=events)
 
-    def delete_object(self, bucket: Bucket, key: str, *, event_name: str, events: list[ObjectEvent]) -> bool:
-        """Remove a key (deleting a missing key succeeds and changes nothing); True if one was removed.
+    def delete_object(self, bucket: Bucket, key: str, *, event_name: str, events: list[ObjectEvent],
+                      version_id: str | None = None) -> DeleteOutcome:
+        """Remove a key (deleting a missing key succeeds and changes nothing).
 
-        Only an actual removal produces an event notification.
+        Versioned buckets [D OSS "Delete marker"]: without `version_id` a delete marker becomes
+        the current version and the data stays; with it, that one version (or marker) is removed
+        for good. Only a visible object going away produces an event notification.
         """
-        removed = bucket.objects.pop(key, None)
-        if removed is None:
-            return False
-        events.append(ObjectEvent(event_name, bucket.name, bucket.owner, bucket.region, bucket.rule_id, key,
-                                  0, -removed.size, removed.etag))
-        return True
+        if version_id is not None:
+            outcome = self._delete_version(bucket, key, version_id)
+        elif bucket.versioning is None:
+            outcome = DeleteOutcome(bucket.objects.pop(key, None))
+        else:
+            marker = Version(new_version_id() if bucket.versioning == "Enabled" else "null", None,
+                             self.cloud.now().replace(microsecond=0))
+            history = bucket.versions.setdefault(key, [])
+            if marker.version_id == "null":
+                history[:] = [v for v in history if v.version_id != "null"]
+            history.append(marker)
+            outcome = DeleteOutcome(bucket.objects.pop(key, None), marker.version_id, delete_marker=True)
+        if outcome.removed is not None:
+            gone = outcome.removed
+            events.append(ObjectEvent(event_name, bucket.name, bucket.owner, bucket.region, bucket.rule_id, key,
+                                      0, -gone.size, gone.etag))
+        return outcome
+
+    @staticmethod
+    def _delete_version(bucket: Bucket, key: str, version_id: str) -> DeleteOutcome:
+        history = bucket.versions.get(key)
+        if not history:  # never versioned: "null" names the one object there is
+            current = bucket.objects.get(key)
+            if version_id == "null" and current is not None:
+                return DeleteOutcome(bucket.objects.pop(key), "null")
+            return DeleteOutcome(None, version_id)
+        found = next((v for v in history if v.version_id == version_id), None)
+        if found is None:
+            return DeleteOutcome(None, version_id)
+        was_current = history[-1] is found
+        history.remove(found)
+        removed = None
+        if was_current:
+            removed = bucket.objects.pop(key, None)
+            if history and not history[-1].is_delete_marker:
+                bucket.objects[key] = history[-1].obj  # an older version becomes current again
+                removed = None
+        if not history:
+            del bucket.versions[key]
+        return DeleteOutcome(removed, version_id, delete_marker=found.is_delete_marker)
 
     @staticmethod
     def list_objects(bucket: Bucket, *, prefix: str = "", delimiter: str = "", after: str = "",

@@ -36,10 +36,12 @@ from fakecloud.auth.oss import Target, authenticate
 from fakecloud.errors import FakeCrash, ServiceError
 from fakecloud.faults import CallRecord
 from fakecloud.iam.identity import Caller
+from fakecloud.iam.policy import Decision
 from fakecloud.router import Route
 from fakecloud.services.oss.models import (
     STORED_HEADERS, Bucket, ObjectEvent, OssBackend, OssObject, check_bucket_name, notification_payload, oss_error,
 )
+from fakecloud.services.oss.policy import Requester
 from fakecloud.trail import build_event
 from fakecloud.wire import Request, Response
 
@@ -49,6 +51,8 @@ ACLS = ("private", "public-read", "public-read-write")
 AUTH_PARAMS = frozenset({"OSSAccessKeyId", "Expires", "Signature", "security-token", "x-oss-signature-version",
                          "x-oss-credential", "x-oss-date", "x-oss-expires", "x-oss-signature",
                          "x-oss-additional-headers", "x-oss-security-token", "x-oss-access-key-id"})
+VERSION_LIST_PARAMS = frozenset({"versions", "prefix", "delimiter", "key-marker", "version-id-marker", "max-keys",
+                                 "encoding-type"})
 LIST_PARAMS = frozenset({"prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
                          "continuation-token", "start-after", "fetch-owner"})
 RESPONSE_OVERRIDES = {
@@ -119,21 +123,44 @@ class OssCall:
                             "specified endpoint. Please send all future requests to this endpoint.", 403,
                             "0003-00001403", Bucket=bucket.name, Endpoint=f"oss-{bucket.region}.aliyuncs.com")
         resource = f"acs:oss:*:{bucket.owner}:{bucket.name}" + (f"/{self.key}" if self.key else "")
-        self.authorize(ram_action, resource, bucket.owner, conditions=conditions)
+        self.authorize(ram_action, resource, bucket.owner, conditions=conditions, bucket=bucket)
         return bucket
 
-    def authorize(self, ram_action: str, resource: str, owner: str, *, conditions: dict | None = None) -> None:
+    def authorize(self, ram_action: str, resource: str, owner: str, *, conditions: dict | None = None,
+                  bucket: Bucket | None = None) -> None:
+        """RAM policies and the bucket policy together, as OSS's authorization process documents it
+        (help/en/oss/user-guide/authentication, …/oss-bucket-policy): a session policy must allow;
+        an explicit Deny in the caller's RAM policies or in the bucket policy wins; then an Allow
+        from either (RAM policies count only inside the bucket owner's account); else denied."""
         caller = self.caller
+        policy = bucket.policy if bucket is not None else None
         if caller is None:
+            if policy is not None and self._bucket_policy_decision(policy, ram_action, resource, owner,
+                                                                   conditions) == Decision.ALLOW:
+                return
             message = NO_RIGHT if self.bucket_name and self.operation.name != "PutBucket" else ANONYMOUS
             raise oss_error("AccessDenied", message, 403, "0003-00000001")
-        decision = self.cloud.decide(caller, ram_action, resource, resource_account=owner, conditions=conditions)
-        if decision.value == "Allow":
+        ram = self.cloud.decide(caller, ram_action, resource, resource_account=owner, conditions=conditions)
+        decision, by_policy = ram, Decision.IMPLICIT_DENY
+        if policy is not None:
+            by_policy = self._bucket_policy_decision(policy, ram_action, resource, owner, conditions)
+            if owner != caller.account_id:  # RAM policies grant nothing here, but their Deny counts
+                ram = self.cloud.identity_decision(caller, ram_action, resource, conditions)
+            session = self.cloud.session_policy_decision(caller, ram_action, resource, conditions)
+            if Decision.EXPLICIT_DENY in (ram, by_policy, session):
+                decision = Decision.EXPLICIT_DENY
+            elif session not in (None, Decision.ALLOW):
+                decision = Decision.IMPLICIT_DENY
+            elif by_policy == Decision.ALLOW or (ram == Decision.ALLOW and owner == caller.account_id):
+                decision = Decision.ALLOW
+            else:
+                decision = Decision.IMPLICIT_DENY
+        if decision == Decision.ALLOW:
             return
         if ram_action == "oss:ListBuckets":
             message, ec = "You are forbidden to list buckets.", "0003-00000301"
-        elif decision.value == "ExplicitDeny":
-            message, ec = EXPLICIT_DENY, "0003-00000201"
+        elif decision == Decision.EXPLICIT_DENY:
+            message, ec = EXPLICIT_DENY, "0003-00000203" if ram == by_policy else "0003-00000201"
         elif owner != caller.account_id and "/" not in resource.split(":", 4)[-1]:
             message, ec = NOT_YOURS, "0003-00000001"
         else:
@@ -144,9 +171,29 @@ class OssCall:
             "AuthPrincipalDisplayName": caller.user_name if caller.kind != "assumed-role" else caller.principal_id,
             "AuthPrincipalOwnerId": caller.account_id,
             "AuthAction": ram_action,
-            "PolicyType": "AccountLevelIdentityBasedPolicy",
+            "PolicyType": "BucketPolicy" if by_policy == Decision.EXPLICIT_DENY and ram != by_policy
+            else "AccountLevelIdentityBasedPolicy",
             "NoPermissionType": decision.value,
         })
+
+    def _bucket_policy_decision(self, policy, ram_action: str, resource: str, owner: str,
+                                conditions: dict | None) -> Decision:
+        caller = self.caller
+        if caller is None:
+            requester = Requester("anonymous")
+            values = {"acs:CurrentTime": clock.iso(self.cloud.now()),
+                      "acs:SourceIp": self.request.peer_ip or self.cloud.default_source_ip,
+                      "acs:SecureTransport": self.request.secure, **(conditions or {})}
+        else:
+            session_arn = None
+            if caller.session is not None:
+                session = caller.session
+                session_arn = (f"arn:sts::{session.role_account_id}:assumed-role/{session.role_name}/"
+                               f"{session.session_name}")
+            requester = Requester(caller.kind, caller.account_id, caller.user_id, session_arn)
+            values = self.cloud.condition_values(caller, conditions)
+        return policy.decide(requester, ram_action, resource, values, owner=owner,
+                             account_covers_identities=self.backend.policy_account_covers_identities)
 
 
 # -- XML ---------------------------------------------------------------------------------------------------
@@ -220,8 +267,17 @@ def upload_fields(call: OssCall) -> dict:
         "content_type": headers.get("content-type"),
         "user_meta": {k: v for k, v in headers.items() if k.startswith("x-oss-meta-")},
         "headers": {k: headers[k] for k in STORED_HEADERS if k in headers},
-        "forbid_overwrite": headers.get("x-oss-forbid-overwrite", "").lower() == "true",
+        "forbid_overwrite": forbid_overwrite(headers.get("x-oss-forbid-overwrite")),
     }
+
+
+def forbid_overwrite(value: str | None) -> bool:
+    """`x-oss-forbid-overwrite` takes true or false only [D OSS error 0017-00000279]."""
+    if value is None or value.strip() == "":
+        return False
+    if value.strip().lower() not in ("true", "false"):
+        raise invalid_argument("x-oss-forbid-overwrite must be true or false.", "x-oss-forbid-overwrite", value)
+    return value.strip().lower() == "true"
 
 
 def object_headers(obj: OssObject) -> dict[str, str]:
@@ -237,7 +293,12 @@ def object_headers(obj: OssObject) -> dict[str, str]:
     }
     headers.update({HEADER_CASE[k]: v for k, v in obj.headers.items()})
     headers.update(obj.user_meta)
+    headers.update(version_header(obj))
     return headers
+
+
+def version_header(obj: OssObject) -> dict[str, str]:
+    return {"x-oss-version-id": obj.version_id} if obj.version_id else {}
 
 
 def _http_time(value: str) -> datetime | None:
@@ -372,6 +433,16 @@ class OssService:
                 return Operation("GetBucketLocation", OssService.get_bucket_location, True)
             if method == "GET" and params == {"bucketInfo"}:
                 return Operation("GetBucketInfo", OssService.get_bucket_info, True)
+            if params == {"versioning"} and method in ("PUT", "GET"):
+                if method == "PUT":
+                    return Operation("PutBucketVersioning", OssService.put_bucket_versioning, False)
+                return Operation("GetBucketVersioning", OssService.get_bucket_versioning, True)
+            if method == "GET" and "versions" in params and params <= VERSION_LIST_PARAMS:
+                return Operation("ListObjectVersions", OssService.list_object_versions, True)
+            if params == {"policy"} and method in ("PUT", "GET", "DELETE"):
+                name = {"PUT": "PutBucketPolicy", "GET": "GetBucketPolicy", "DELETE": "DeleteBucketPolicy"}[method]
+                return Operation(name, getattr(OssService, {"PUT": "put_bucket_policy", "GET": "get_bucket_policy",
+                                                            "DELETE": "delete_bucket_policy"}[method]), method == "GET")
             if method == "GET" and params <= LIST_PARAMS:
                 if request.query.get("list-type") == "2":
                     return Operation("ListObjectsV2", OssService.list_objects_v2, True)
@@ -385,13 +456,13 @@ class OssService:
                 if "x-oss-copy-source" in request.headers:
                     return Operation("CopyObject", OssService.copy_object, False)
                 return Operation("PutObject", OssService.put_object, False)
-            if method == "GET" and params <= set(RESPONSE_OVERRIDES):
+            if method == "GET" and params <= set(RESPONSE_OVERRIDES) | {"versionId"}:
                 return Operation("GetObject", OssService.get_object, True)
-            if method == "HEAD" and not params:
+            if method == "HEAD" and params <= {"versionId"}:
                 return Operation("HeadObject", OssService.head_object, True)
             if method == "HEAD" and params == {"objectMeta"}:
                 return Operation("GetObjectMeta", OssService.get_object_meta, True)
-            if method == "DELETE" and not params:
+            if method == "DELETE" and params <= {"versionId"}:
                 return Operation("DeleteObject", OssService.delete_object, False)
             if method in ("OPTIONS", "PATCH"):
                 raise self.method_not_allowed(method, "Object")
@@ -413,10 +484,11 @@ class OssService:
     def render_error(self, error: ServiceError, request_id: str, request: Request) -> Response:
         extra = dict(error.extra)
         ec = str(extra.pop("EC", "0000-00000000"))
+        extra_headers = extra.pop("_headers", None) or {}
         fields = {"Code": error.code, "Message": error.message, "RequestId": request_id, "HostId": request.host,
                   **extra, "EC": ec}
         body = xml_document(xml_node("Error", fields))
-        headers = {"Content-Type": "application/xml", "x-oss-ec": ec}
+        headers = {"Content-Type": "application/xml", "x-oss-ec": ec, **extra_headers}
         if request.method == "HEAD":  # no body: oss2 reads the error from x-oss-err instead
             headers["x-oss-err"] = base64.b64encode(body).decode("ascii")
             headers["Content-Length"] = "0"
@@ -528,6 +600,21 @@ class OssService:
             "Comment": None,
         }}))
 
+    # -- bucket policy ---------------------------------------------------------------------------------------
+    def put_bucket_policy(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:PutBucketPolicy")
+        check_content_md5(call, call.request.body)
+        self.backend.put_bucket_policy(bucket, call.request.body)
+        return empty_response(200)
+
+    def get_bucket_policy(self, call: OssCall) -> Response:
+        policy = self.backend.get_bucket_policy(call.bucket("oss:GetBucketPolicy"))
+        return Response(200, {"Content-Type": "application/json"}, policy.text.encode("utf-8"))
+
+    def delete_bucket_policy(self, call: OssCall) -> Response:
+        self.backend.delete_bucket_policy(call.bucket("oss:DeleteBucketPolicy"))
+        return empty_response(204)
+
     # -- listings --------------------------------------------------------------------------------------------
     def _contents(self, bucket: Bucket, objects: list[OssObject], encode: bool, owner: bool) -> list[str]:
         rendered = []
@@ -591,6 +678,52 @@ class OssService:
         children += [xml_node("CommonPrefixes", [xml_node("Prefix", encode_key(p, encode))]) for p in page.prefixes]
         return xml_response(xml_node("ListBucketResult", children))
 
+    # -- versioning ------------------------------------------------------------------------------------------
+    def put_bucket_versioning(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:PutBucketVersioning")
+        check_content_md5(call, call.request.body)
+        try:
+            status = ElementTree.fromstring(call.request.body).findtext("Status")
+        except ElementTree.ParseError:
+            status = None
+        self.backend.put_bucket_versioning(bucket, status or "")
+        return empty_response(200)
+
+    def get_bucket_versioning(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:GetBucketVersioning")
+        status = [xml_node("Status", bucket.versioning)] if bucket.versioning else []
+        return xml_response(xml_node("VersioningConfiguration", status))
+
+    def list_object_versions(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:ListObjectVersions", conditions=self._list_conditions(call))
+        q = call.query
+        prefix, delimiter, key_marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("key-marker", "")
+        version_marker, limit, encode = q.get("version-id-marker", ""), max_keys(call), url_encoding(call)
+        entries, prefixes, following = self.backend.list_versions(
+            bucket, prefix=prefix, delimiter=delimiter, key_marker=key_marker, version_marker=version_marker,
+            max_keys=limit)
+        children = [xml_node("Name", bucket.name), xml_node("Prefix", encode_key(prefix, encode)),
+                    xml_node("KeyMarker", encode_key(key_marker, encode)), xml_node("VersionIdMarker", version_marker),
+                    xml_node("MaxKeys", limit), xml_node("Delimiter", encode_key(delimiter, encode))]
+        if encode:
+            children.append(xml_node("EncodingType", "url"))
+        children.append(xml_node("IsTruncated", following is not None))
+        if following is not None:
+            children += [xml_node("NextKeyMarker", encode_key(following[0], encode)),
+                         xml_node("NextVersionIdMarker", following[1])]
+        owner = {"ID": bucket.owner, "DisplayName": bucket.owner}
+        for key, version, latest in entries:
+            common = {"Key": encode_key(key, encode), "VersionId": version.version_id, "IsLatest": latest,
+                      "LastModified": clock.iso_millis(version.last_modified)}
+            if version.is_delete_marker:
+                children.append(xml_node("DeleteMarker", {**common, "Owner": owner}))
+            else:
+                obj = version.obj
+                children.append(xml_node("Version", {**common, "ETag": f'"{obj.etag}"', "Type": "Normal",
+                                                     "Size": obj.size, "StorageClass": "Standard", "Owner": owner}))
+        children += [xml_node("CommonPrefixes", [xml_node("Prefix", encode_key(p, encode))]) for p in prefixes]
+        return xml_response(xml_node("ListVersionsResult", children))
+
     # -- objects ---------------------------------------------------------------------------------------------
     def put_object(self, call: OssCall) -> Response:
         bucket = call.bucket("oss:PutObject")
@@ -598,7 +731,14 @@ class OssService:
         check_content_md5(call, body)
         obj = self.backend.put_object(bucket, call.key, body, events=call.events, **upload_fields(call))
         return empty_response(200, {"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc64),
-                                    "Content-MD5": obj.content_md5})
+                                    "Content-MD5": obj.content_md5, **version_header(obj)})
+
+    @staticmethod
+    def _read_target(call: OssCall) -> OssObject:
+        """GetObject/HeadObject: the current object, or `?versionId=` (needs oss:GetObjectVersion)."""
+        version_id = call.query.get("versionId")
+        bucket = call.bucket("oss:GetObjectVersion" if version_id is not None else "oss:GetObject")
+        return call.backend.get_object(bucket, call.key, version_id)
 
     def copy_object(self, call: OssCall) -> Response:
         target = call.bucket("oss:PutObject")
@@ -609,7 +749,7 @@ class OssService:
                                    "x-oss-copy-source", raw)
         source_bucket = self.backend.get_bucket(source_bucket_name)
         call.authorize("oss:GetObject", f"acs:oss:*:{source_bucket.owner}:{source_bucket.name}/{source_key}",
-                       source_bucket.owner)
+                       source_bucket.owner, bucket=source_bucket)
         source = self.backend.get_object(source_bucket, source_key)
         directive = call.headers.get("x-oss-metadata-directive", "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
@@ -618,11 +758,10 @@ class OssService:
                                        events=call.events, **upload_fields(call))
         return xml_response(
             xml_node("CopyObjectResult", {"ETag": f'"{obj.etag}"', "LastModified": clock.iso_millis(obj.last_modified)}),
-            headers={"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc64)})
+            headers={"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc64), **version_header(obj)})
 
     def get_object(self, call: OssCall) -> Response:
-        bucket = call.bucket("oss:GetObject")
-        obj = self.backend.get_object(bucket, call.key)
+        obj = self._read_target(call)
         if (not_modified := precondition(call, obj)) is not None:
             return not_modified
         headers = object_headers(obj)
@@ -636,7 +775,7 @@ class OssService:
         return Response(206, headers, obj.data[first:last + 1])
 
     def head_object(self, call: OssCall) -> Response:
-        obj = self.backend.get_object(call.bucket("oss:GetObject"), call.key)
+        obj = self._read_target(call)
         if (not_modified := precondition(call, obj)) is not None:
             return not_modified
         return Response(200, {**object_headers(obj), "Content-Length": str(obj.size)}, b"")
@@ -647,9 +786,16 @@ class OssService:
                               "Last-Modified": clock.http_date(obj.last_modified)}, b"")
 
     def delete_object(self, call: OssCall) -> Response:
-        bucket = call.bucket("oss:DeleteObject")
-        self.backend.delete_object(bucket, call.key, event_name="ObjectRemoved:DeleteObject", events=call.events)
-        return empty_response(204)
+        version_id = call.query.get("versionId")
+        bucket = call.bucket("oss:DeleteObjectVersion" if version_id is not None else "oss:DeleteObject")
+        outcome = self.backend.delete_object(bucket, call.key, event_name="ObjectRemoved:DeleteObject",
+                                             events=call.events, version_id=version_id)
+        headers = {}
+        if outcome.version_id is not None:
+            headers["x-oss-version-id"] = outcome.version_id
+        if outcome.delete_marker:
+            headers["x-oss-delete-marker"] = "true"
+        return empty_response(204, headers)
 
     def delete_multiple_objects(self, call: OssCall) -> Response:
         bucket = self.backend.get_bucket(call.bucket_name or "")
@@ -659,7 +805,8 @@ class OssService:
         quiet, keys = self._parse_delete(body)
         encode = url_encoding(call)
         for key in keys:
-            call.authorize("oss:DeleteObject", f"acs:oss:*:{bucket.owner}:{bucket.name}/{key}", bucket.owner)
+            call.authorize("oss:DeleteObject", f"acs:oss:*:{bucket.owner}:{bucket.name}/{key}", bucket.owner,
+                           bucket=bucket)
         for key in keys:
             self.backend.delete_object(bucket, key, event_name="ObjectRemoved:DeleteObjects", events=call.events)
         children = [xml_node("EncodingType", "url")] if encode else []
