@@ -289,8 +289,8 @@ def report(cloud, stage, args, due_ids, later_ids, invocations, wall, cpu, minim
         if cpu is not None:
             print(f"  process CPU during the run         : {cpu:6.1f} s on one interpreter (the GIL makes it the "
                   f"floor of the wall time here)")
-        print(f"  enforcer tick (incl. fan-out)      : {max(i.duration for i in enforcer):6.1f} s")
-        print(f"  slowest worker invocation          : {max(w.duration for w in workers):6.1f} s")
+        print(f"  enforcer tick (incl. fan-out)      : {max((i.duration for i in enforcer), default=0):6.1f} s")
+        print(f"  slowest worker invocation          : {max((w.duration for w in workers), default=0):6.1f} s")
     print(f"  invocations                        : {len(enforcer)} enforcer, {len(workers)} worker "
           f"({batches} batches expected), failed attempts {len(failed)}")
     print(f"  RAM calls                          : {len(ram_calls)} = {len(ram_calls) / due:.2f} per revocation; "
@@ -334,6 +334,9 @@ def report(cloud, stage, args, due_ids, later_ids, invocations, wall, cpu, minim
         met = wall < GOAL_SECONDS
         print(f"  verdict                            : {'MET' if met else 'MISSED'} < {GOAL_SECONDS:.0f} s; calls "
               f"{'MET' if calls_ratio <= GOAL_CALLS else 'MISSED'}")
+    for invocation in failed[:5]:
+        print(f"  failed invocation: {invocation.function} attempt {invocation.attempt}: {invocation.error_type}: "
+              f"{(invocation.error or '')[:300]}")
     for problem in problems:
         print(f"  FAILED: {problem}")
     return 1 if problems else 0
