@@ -8,11 +8,13 @@
 What is measured, each mode in its own fresh subprocess (pinned to one core with --cpu),
 streaming the same file line by line (the events are never all in memory):
 
-    bare           for line in file: json.loads(line)                       -- the standard library's parse alone
-    msgspec-bare   for line in file: msgspec.json.Decoder().decode(line)    -- the parser rolepact uses, alone
-    pipeline       for line in file: pipeline.feed(loads(line))             -- rolepact: shared.audit.fastjson.loads
-                   (msgspec, falling back to json.loads), attribution, rules, aggregates, plus the
-                   report's aggregates at the end (top actions, people, sessions)
+    bare           for line in file: json.loads(line)                  -- the standard library's parse alone
+    msgspec-bare   for line in file: msgspec.json.decode(line)         -- msgspec parsing every field
+    event-bare     for line in file: load_event(line)                  -- the parser rolepact uses, alone:
+                   shared.audit.normalize.load_event (msgspec with the fields the audit reads; the
+                   rest of the record is skipped unread; anything else falls back to json.loads)
+    pipeline       for line in file: pipeline.feed(load_event(line))   -- rolepact: parse, attribution,
+                   rules, aggregates, plus the report's aggregates at the end (top actions, people, sessions)
     json-pipeline  the same with json.loads: rolepact where msgspec is not installed
 
 Time is the loop's wall time (perf_counter) and CPU time (process_time) inside the child,
@@ -198,8 +200,8 @@ def ensure_data(path: Path, count: int) -> Path:
 
 
 # ================================================================================ one measurement (child)
-MODES = ("bare", "msgspec-bare", "pipeline", "json-pipeline")
-DEFAULT_MODES = ("bare", "msgspec-bare", "pipeline")
+MODES = ("bare", "msgspec-bare", "event-bare", "pipeline", "json-pipeline")
+DEFAULT_MODES = ("bare", "event-bare", "pipeline")
 
 
 def parser_of(mode: str):
@@ -209,9 +211,9 @@ def parser_of(mode: str):
         import msgspec
 
         return msgspec.json.Decoder().decode
-    from shared.audit.fastjson import loads
+    from shared.audit.normalize import load_event
 
-    return loads
+    return load_event
 
 
 def child(mode: str, path: str, cpu: int | None, limit: int | None = None) -> None:
@@ -281,7 +283,7 @@ def instructions(path: Path, modes: list[str], count: int) -> dict[str, float]:
             totals.append(int(line.rsplit(":", 1)[1].replace(",", "").strip()))
         per_event[mode] = (totals[1] - totals[0]) / count
         print(f"instructions per event {mode:16s} {per_event[mode]:10,.0f}", flush=True)
-    for base in ("bare", "msgspec-bare"):
+    for base in ("bare", "event-bare"):
         if "pipeline" in per_event and base in per_event:
             print(f"instruction ratio pipeline / {base}: {per_event['pipeline'] / per_event[base]:.2f}x")
     return per_event
@@ -379,7 +381,7 @@ def summarize(runs: dict[str, list[dict]], args) -> None:
         ratios = sorted(x["cpu_seconds"] / y["cpu_seconds"] for x, y in zip(runs[a], runs[b]))
         return f"median {statistics.median(ratios):.2f}x (rounds {', '.join(f'{r:.2f}' for r in ratios)})"
 
-    for base in ("bare", "msgspec-bare"):
+    for base in ("bare", "event-bare"):
         if "pipeline" in summary and base in summary:
             print(f"pipeline time / {base} time, paired per round (CPU): {paired('pipeline', base)}")
     if "pipeline" in summary:

@@ -34,3 +34,31 @@ if msgspec is not None:
             return json.loads(data)
 else:
     loads = json.loads
+
+
+def object_loader(schema: dict):
+    """`loads` for JSON objects of which only the keys of `schema` are wanted: the others are skipped
+    unread, which is most of the work for a large record. `schema` maps each wanted key to None (take
+    the value as it is) or to a nested schema of the same kind (that value, an object, trimmed too).
+
+    Answers `{k: v for k, v in json.loads(data).items() if k in schema}` (nested likewise); a
+    document that is not such an object (or is not strict JSON) is answered by `loads` whole.
+    """
+    if msgspec is None:
+        return loads
+    decode = msgspec.json.Decoder(_typed_dict(schema)).decode
+
+    def load_object(data):
+        try:
+            return decode(data)
+        except _DecodeError:  # not an object, a nested value of another type, not strict JSON: as json.loads
+            return loads(data)
+
+    return load_object
+
+
+def _typed_dict(schema: dict, name: str = "Trimmed"):
+    from typing import Any, TypedDict
+
+    fields = {key: Any if nested is None else _typed_dict(nested, f"{name}_{key}") for key, nested in schema.items()}
+    return TypedDict(name, fields, total=False)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from shared.audit.fastjson import loads
+from shared.audit.fastjson import loads, object_loader
 from shared.audit.pipeline import CHANGE_EVENTS
 
 TOP_FIELDS = ("eventId", "eventTime", "eventName", "eventType", "eventRW", "eventSource", "serviceName",
@@ -30,6 +30,11 @@ IDENTITY_FIELDS = ("type", "userName", "principalId", "accountId", "accessKeyId"
 PARAMETER_FIELDS = ("stsTokenPlayerUid", "stsTokenPrincipalName", "RoleName", "PolicyName", "PolicyType",
                     "RegionId", "InstanceId")
 MAX_VALUE = 2000
+# What the audit reads of an event, raw or normalized (Pipeline, storage, the report):
+# `load_event` skips the rest of a record unread.
+EVENT_SCHEMA = {**dict.fromkeys(TOP_FIELDS), "userIdentity": dict.fromkeys(IDENTITY_FIELDS),
+                "requestParameters": None, "rolepact": None}
+load_event = object_loader(EVENT_SCHEMA)
 MAX_RAW = 64 * 1024  # how much of a malformed payload is kept
 
 

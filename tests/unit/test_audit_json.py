@@ -100,3 +100,55 @@ def test_a_damaged_line_is_skipped_and_damaged_bytes_read_as_text_would_be():
     data = gzip.compress(b"\n".join([good, b"{damaged", not_utf8, b"", b"[1, 2]", good]) + b"\n")
     assert list(decode_lines(data)) == [{"eventId": "a"}, {"eventId": "b\ufffd"}, {"eventId": "a"}]
     assert list(decode_lines(b"not gzip")) == []
+
+
+def _trimmed(value, schema):
+    return {k: v if schema[k] is None or not isinstance(v, dict) else _trimmed(v, schema[k])
+            for k, v in value.items() if k in schema}
+
+
+def _raw_events():
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from bench.audit_throughput import generate
+
+    return [json.loads(line) for line in generate(400, seed=13)] + [
+        {"eventId": "x", "eventTime": "2027-03-01T00:00:00Z", "userIdentity": {"type": "ram-user", "extra": [1]},
+         "requestParameters": {"RoleName": "r", "Nested": {"a": [1, {"b": None}]}}, "unknown": {"deep": [1, 2]},
+         "errorCode": None, "isGlobal": True, "rolepact": {"agreementId": "a"}, "resourceName": 12345678901234567890123},
+        {"eventId": "y", "userIdentity": None},  # not an object where one is expected: parsed whole
+        {"eventId": "z", "userIdentity": "forged"},
+        {"eventId": "w", "eventTime": "2027-03-01T00:00:00Z", "value": random.Random(1).random()},
+    ]
+
+
+def test_load_event_answers_the_fields_the_audit_reads_exactly_as_json_loads_would():
+    from shared.audit.normalize import EVENT_SCHEMA, load_event
+
+    for event in _raw_events():
+        line = json.dumps(event).encode()
+        expected = json.loads(line)
+        got = load_event(line)
+        if isinstance(expected.get("userIdentity", {}), dict):
+            assert got == _trimmed(expected, EVENT_SCHEMA)
+        else:
+            assert got == expected
+
+
+def test_load_event_keeps_everything_a_normalized_event_holds():
+    """Stored events are normalized ones: the trimming schema must not drop any of their fields."""
+    from shared.audit.normalize import load_event, normalize_event
+
+    for raw in _raw_events():
+        normalized, problem = normalize_event(raw)
+        if problem is None:
+            stored = dict(normalized, rolepact={"agreementId": "a", "kind": "partner"})
+            assert load_event(json.dumps(stored).encode()) == stored
+
+
+def test_without_msgspec_object_loaders_are_json_loads(monkeypatch):
+    monkeypatch.setattr(fastjson, "msgspec", None)
+    assert fastjson.object_loader({"a": None}) is fastjson.loads
