@@ -346,10 +346,10 @@ def run(args, modes: list[str], path: Path) -> int:
     pipeline_runs = next((rs for rs in runs.values() if rs and "counts" in rs[0]), None)
     if pipeline_runs:
         print(f"  pipeline counts: {pipeline_runs[0]['counts']}, findings: {len(pipeline_runs[0]['findings'])}")
-    if args.smoke:
+    if args.smoke and args.rounds:
         done = ", ".join(f"{mode} ({results[0]['events']} events)" for mode, results in runs.items())
         print(f"  modes run: {done}")
-    else:
+    elif args.rounds:
         summarize(runs, args)
     if args.instructions:
         instructions(path, modes, args.instructions)
