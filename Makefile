@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+PACKAGING := $(VENV)/.packaging
 
 .PHONY: run test bench package clean
 
@@ -20,9 +21,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto
 
-## package: build/dist, the code directory s.yaml deploys (python3.10, Linux x86_64)
-package: $(STAMP)
+## package: build/dist, the code directory both deployment files deploy (python3.10, Linux x86_64).
+## Needs only the `package` extra (uv; tomli on Python 3.10), not the test tools.
+$(PACKAGING): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[package]'
+	touch $(PACKAGING)
+
+package: $(PACKAGING)
 	$(PY) deploy/package.py
 
 bench: $(STAMP)

@@ -174,10 +174,13 @@ def minimum_calls(stage, agreement_id: str, cloud) -> tuple[int, int]:
     """(reads, writes) one clean revocation of this agreement needs: the reads the executor makes
     to decide safely (ownership, attachments, leftover policies) and the writes the planner
     plans. Measured by reading (no write) before the run, with the fake's call log."""
+    from shared.ownership import RoleLedger
+
     gateways = Gateways.connect(owner_settings(stage))
     target = ended_role(agreement_id, agreement_id, OWNER)
+    ledger = RoleLedger(gateways.store, gateways.settings.now, read_only=True)
     cloud.calls.reset()
-    actual = Executor(gateways.ram).read(target)
+    actual = Executor(gateways.ram, ledger, gateways.settings.bucket).read(target)
     reads = cloud.calls.count(service="ram")
     writes = len(plan(target, actual).actions)
     cloud.calls.reset()

@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ["fake_overhead.py"],
     ["cold_start.py"],
+    ["report_render.py"],
     ["expiry_scale.py"],
     ["audit_throughput.py", "--rounds", "3"],
 ]

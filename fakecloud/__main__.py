@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import timedelta
 
 from fakecloud.cloud import FakeCloud
 from fakecloud.server import FakeCloudServer
@@ -32,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account", action="append", type=_account, default=[],
                         help="ACCOUNT_ID[:ALIAS[:ACCESS_KEY_ID:ACCESS_KEY_SECRET]] (repeatable)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
+    parser.add_argument("--clock-offset", type=float, default=0.0,
+                        help="seconds the fake's clock runs ahead (negative: behind) of this machine's")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     cloud = FakeCloud(default_region=args.region, latency=args.latency)
+    cloud.clock_offset = timedelta(seconds=args.clock_offset)
     credentials = {}
     for account_id, alias, key_id, secret in args.account:
         creds = cloud.add_account(account_id, alias, access_key_id=key_id, access_key_secret=secret)

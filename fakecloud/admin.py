@@ -2,8 +2,9 @@
 
 What a test in another language needs to set the stage and look behind it, like moto's
 `/moto-api/`: create accounts, seed ECS instances, create DingTalk robots, set a key's
-source IP / MFA, read call counts and DingTalk messages. Unauthenticated, so the server
-binds to 127.0.0.1 by default.
+source IP / MFA, read call counts and DingTalk messages, register FC functions (code cannot
+cross HTTP: they answer every invocation with null) and their triggers. Unauthenticated, so the
+server binds to 127.0.0.1 by default.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class AdminService:
             ("POST", "dingtalk/robots"): self.add_robot,
             ("GET", "dingtalk/messages"): self.robot_messages,
             ("GET", "trail"): self.trail,
+            ("POST", "fc/functions"): self.register_function,
         }
 
     def handle(self, request: Request, route: Route) -> Response:
@@ -58,7 +60,11 @@ class AdminService:
                 "accessKeySecret": creds.access_key_secret}
 
     def caller_context(self, body, request):
-        self.cloud.set_caller_context(body["accessKeyId"], source_ip=body.get("sourceIp"), mfa=body.get("mfa"))
+        try:
+            self.cloud.set_caller_context(body["accessKeyId"], source_ip=body.get("sourceIp"),
+                                          vpc_id=body.get("vpcId"), mfa=body.get("mfa"))
+        except ValueError as error:
+            raise ServiceError("InvalidParameter", str(error), 400)
         return {"ok": True}
 
     def calls(self, body, request):
@@ -79,3 +85,20 @@ class AdminService:
 
     def trail(self, body, request):
         return self.cloud.trail.events(request.query["accountId"])
+
+    def register_function(self, body, request):
+        """An FC function that does nothing (`{"accountId", "service", "function", "runtime"?,
+        "handler"?, "serviceRole"?, "region"?, "triggers": [{"name", "type", "config", "sourceArn"?,
+        "invocationRole"?}]}`): for clients that check a deployment's wiring, such as `rolepact doctor`."""
+        fc = self.cloud.backend("fc")
+        account, service, function = str(body["accountId"]), body.get("service"), body["function"]
+        region = body.get("region")
+        fc.register_function(account, service, function, lambda event, context: None,
+                             handler_name=body.get("handler", "index.handler"),
+                             runtime=body.get("runtime", "python3.10"), service_role=body.get("serviceRole"),
+                             region=region)
+        for trigger in body.get("triggers") or []:
+            fc.add_trigger(account, service, function, trigger["name"], trigger["type"], trigger.get("config") or {},
+                           region=region, source_arn=trigger.get("sourceArn"),
+                           invocation_role=trigger.get("invocationRole"))
+        return {"function": function, "triggers": [t["name"] for t in body.get("triggers") or []]}

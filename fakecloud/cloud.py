@@ -10,7 +10,7 @@ import importlib
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fakecloud import clock, ids
 from fakecloud.auth.pop import NonceCache
@@ -55,7 +55,18 @@ class Account:
 class FakeCloud:
     def __init__(self, *, default_region: str = "cn-hangzhou", latency: float = 0.0,
                  limits: Limits | None = None, record_assume_role_in_owner_account: bool = False,
-                 default_source_ip: str = "198.51.100.10") -> None:
+                 default_source_ip: str = "198.51.100.10", negated_missing_key: bool = False,
+                 vpc_source_ip: str = "omit") -> None:
+        """`negated_missing_key`: the fake's guess of what a plain negated condition operator
+        (NotIpAddress, StringNotEquals, ...) gives for a key the request does not carry
+        (undocumented; False = the condition is false). `vpc_source_ip`: what acs:SourceIp a call
+        through a VPC endpoint carries (undocumented): "omit" (default; the KMS condition-key page
+        says acs:SourceIp holds public addresses only) or "private" (the caller's private address,
+        as OSS bucket policies see it)."""
+        if vpc_source_ip not in ("omit", "private"):
+            raise ValueError("vpc_source_ip must be 'omit' or 'private'")
+        self.negated_missing_key = negated_missing_key
+        self.vpc_source_ip = vpc_source_ip
         self.default_region = default_region
         self.latency = latency
         self.limits = limits or Limits()
@@ -82,9 +93,10 @@ class FakeCloud:
             self.services[key] = getattr(module, class_name)(self)
 
     # -- time ---------------------------------------------------------------------------------
-    @staticmethod
-    def now() -> datetime:
-        return clock.now()
+    clock_offset = timedelta(0)  # the fake's clock ahead (+) or behind (-) the process clock: clock-skew tests
+
+    def now(self) -> datetime:
+        return clock.now() + self.clock_offset
 
     # -- accounts and identities ---------------------------------------------------------------
     def add_account(self, account_id: str, alias: str | None = None, *, access_key_id: str | None = None,
@@ -119,9 +131,56 @@ class FakeCloud:
                 return account.account_id
         return None
 
-    def set_caller_context(self, access_key_id: str, *, source_ip: str | None = None, mfa: bool | None = None) -> None:
-        """Say where calls with this key come from (acs:SourceIp) and whether MFA was used."""
-        self.keys.set_context(access_key_id, source_ip=source_ip, mfa=mfa)
+    def set_caller_context(self, access_key_id: str, *, source_ip: str | None = None, vpc_id: str | None = None,
+                           mfa: bool | None = None) -> None:
+        """Say where calls with this key come from: `source_ip` (acs:SourceIp), or through a VPC
+        endpoint of `vpc_id` (acs:SourceVpc; see `vpc_source_ip`); "" goes back to public.
+
+        MFA cannot be set here: acs:MFAPresent is true only after an MFA console logon, never for
+        AccessKey calls (RAM docs) -- model the console with `console_logon` / `console_switch_role`.
+        """
+        if mfa:
+            raise ValueError("AccessKey calls never carry MFA (acs:MFAPresent is true only after an MFA console "
+                             "logon); use cloud.console_logon(account_id, user_name, mfa=True)")
+        self.keys.set_context(access_key_id, source_ip=source_ip, vpc_id=vpc_id)
+
+    # -- the console ------------------------------------------------------------------------------------
+    def console_logon(self, account_id: str, user_name: str, *, mfa: bool, source_ip: str | None = None) -> Credentials:
+        """A RAM user signs in to the console (with MFA or not): credentials for what that console
+        session does. Only such sessions -- and roles switched into from them -- carry
+        acs:MFAPresent = true."""
+        with self.lock:
+            if self.services["ram"].backend.find_user(account_id, user_name) is None:
+                raise ValueError(f"no RAM user {user_name!r} in account {account_id}")
+            key = self.keys.add(AccessKey(ids.sts_access_key_id(), ids.access_key_secret(), account_id, "ram-user",
+                                          user_name, self.now(), console=True, console_mfa=mfa))
+        if source_ip:
+            self.keys.set_context(key.access_key_id, source_ip=source_ip)
+        return Credentials(key.access_key_id, key.secret, None, account_id)
+
+    def console_switch_role(self, console: Credentials, role_arn: str, session_name: str | None = None) -> Credentials:
+        """The console's Switch Role: AssumeRole as the signed-in user, with no ExternalId (the console
+        has no such field) and the logon's MFA; raises ServiceError as STS would refuse."""
+        from fakecloud.services.sts.models import AssumeRoleRequest
+
+        key = self.keys.get(console.access_key_id)
+        if key is None or not key.console:
+            raise ValueError("console_switch_role needs credentials from console_logon")
+        context = self.keys.context_of(key)
+        caller, _ = self._build_caller(key, context, context.source_ip or self.default_source_ip, True, "console")
+
+        def authorize(arn: str) -> None:
+            from fakecloud.iam.policy import Decision
+
+            if self.decide(caller, "sts:AssumeRole", arn, resource_account=caller.account_id) != Decision.ALLOW:
+                raise ServiceError("NoPermission", "You are not authorized to do this action. You should be "
+                                                   "authorized by RAM.", 403)
+
+        request = AssumeRoleRequest(role_arn, session_name or caller.user_name, None, None, None)
+        with self.lock:
+            session_key = self.services["sts"].backend.assume_role(caller, request, authorize)
+        return Credentials(session_key.access_key_id, session_key.secret, session_key.security_token,
+                           session_key.account_id)
 
     def resolve_caller(self, key: AccessKey, request: Request) -> Caller:
         """The identity behind an authenticated key.
@@ -133,7 +192,7 @@ class FakeCloud:
         context = self.keys.context_of(key)
         source_ip = context.source_ip or request.peer_ip or self.default_source_ip
         user_agent = request.headers.get("user-agent", "")
-        cache_key = (key.access_key_id, source_ip, request.secure, user_agent, context.mfa)
+        cache_key = (key.access_key_id, source_ip, request.secure, user_agent, context.vpc_id)
         cached = self._callers.get(cache_key)
         if cached is not None:
             caller, user = cached
@@ -147,20 +206,21 @@ class FakeCloud:
 
     def _build_caller(self, key: AccessKey, context, source_ip: str, secure: bool, user_agent: str):
         common = dict(access_key_id=key.access_key_id, source_ip=source_ip, secure_transport=secure,
-                      key=key, user_agent=user_agent)
+                      key=key, user_agent=user_agent, vpc_id=context.vpc_id)
         account = key.account_id
         if key.kind == "root":
             return Caller("root-account", account, arn=f"acs:ram::{account}:root", principal_id=account,
-                          user_name="root", mfa=bool(context.mfa), **common), None
+                          user_name="root", mfa=False, **common), None
         ram = self.services["ram"].backend
         if key.kind == "ram-user":
             user = ram.find_user(account, key.user_name or "")
             if user is None:
                 raise ServiceError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
             return Caller("ram-user", account, arn=f"acs:ram::{account}:user/{user.name}", principal_id=user.user_id,
-                          user_name=user.name, user_id=user.user_id, mfa=bool(context.mfa), **common), user
+                          user_name=user.name, user_id=user.user_id, mfa=key.console and key.console_mfa,
+                          **common), user
         session = key.session
-        mfa = context.mfa if context.mfa is not None else session.mfa
+        mfa = session.mfa
         return Caller("assumed-role", session.role_account_id,
                       arn=f"acs:ram::{session.role_account_id}:assumed-role/{session.role_name}/{session.session_name}",
                       principal_id=f"{session.role_id}:{session.session_name}",
@@ -177,6 +237,10 @@ class FakeCloud:
             "acs:AccessId": caller.access_key_id,
             "acs:PrincipalARN": caller.arn,
         }
+        if caller.vpc_id:
+            values["acs:SourceVpc"] = caller.vpc_id
+            if self.vpc_source_ip == "omit":
+                del values["acs:SourceIp"]
         if extra:
             values.update(extra)
         return values
@@ -218,7 +282,8 @@ class FakeCloud:
         if caller.is_root:
             return Decision.IMPLICIT_DENY
         ram = self.services["ram"].backend
-        ctx = RequestContext(action, resource, self.condition_values(caller, conditions))
+        ctx = RequestContext(action, resource, self.condition_values(caller, conditions),
+                             negated_missing=self.negated_missing_key)
         if caller.kind == "ram-user":
             return evaluate(ram.policies_of_user(caller.account_id, caller.user_name), ctx)
         session = caller.session
@@ -236,7 +301,8 @@ class FakeCloud:
         """The AssumeRole session policy's own answer, or None when the session has none."""
         if caller.session is None or caller.session.session_policy is None:
             return None
-        ctx = RequestContext(action, resource, self.condition_values(caller, conditions))
+        ctx = RequestContext(action, resource, self.condition_values(caller, conditions),
+                             negated_missing=self.negated_missing_key)
         return evaluate([caller.session.session_policy], ctx)
 
     # -- dispatch ----------------------------------------------------------------------------------

@@ -125,7 +125,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, status: int, headers: dict, body: bytes) -> None:
         try:
-            self.send_response(status)
+            # send_response() would add its own Server and Date headers beside the service's: a
+            # client then sees two Date values (and OSS's, the only one, carries the fake's clock).
+            self.log_request(status)
+            self.send_response_only(status)
+            present = {name.lower() for name in headers}
+            if "server" not in present:
+                self.send_header("Server", self.version_string())
+            if "date" not in present:
+                self.send_header("Date", self.date_time_string())
             sent_length = False
             for name, value in headers.items():
                 if name.lower() == "content-length":

@@ -20,6 +20,7 @@ from fakecloud.clock import iso
 from fakecloud.iam.identity import Caller
 
 RETENTION = timedelta(days=90)
+MAX_LOOKUP_DELAY = timedelta(minutes=10)  # ActionTrail limits page: time before an event can be queried
 GLOBAL_EVENTS_REGION = "cn-hangzhou"
 
 
@@ -92,7 +93,19 @@ class Deferred:
 
 
 class Trail:
+    """Per-account events. Two delivery options, defaults from the docs:
+
+    - `lookup_delay`: how long after the call an event shows in LookupEvents. ActionTrail's limits
+      page: "Time before an event is available for query in the console: 10 minutes" -- an upper
+      bound (MAX_LOOKUP_DELAY). Default 0 (at once) so that tests of other things stay direct; the
+      product's pull is tested with the documented bound (tests/acceptance/test_actiontrail_delivery.py).
+    - `publish_reads`: whether Read events reach EventBridge subscribers. EventBridge's ActionTrail
+      events page: "EventBridge supports only ActionTrail events of the write type" (default False).
+    """
+
     def __init__(self) -> None:
+        self.lookup_delay = timedelta(0)
+        self.publish_reads = False
         self._events: dict[str, list[dict | Deferred]] = {}
         self._subscribers: list[Callable[[str, dict], None]] = []
         self._lock = threading.Lock()
@@ -103,16 +116,23 @@ class Trail:
 
         A `Deferred` event is built now only if a subscriber needs it; otherwise when read."""
         with self._lock:
-            if self._subscribers and publish and (not event.values[Deferred.READ] if type(event) is Deferred
-                                                  else event.get("eventRW") == "Write"):
-                subscribers = list(self._subscribers)
-                if type(event) is Deferred:
-                    event = event.build()
-            else:
-                subscribers = ()
+            wanted = publish and self._subscribers and (
+                self.publish_reads or (not event.values[Deferred.READ] if type(event) is Deferred
+                                       else event.get("eventRW") == "Write"))
+            if wanted and type(event) is Deferred:
+                event = event.build()
+            subscribers = list(self._subscribers) if wanted else ()
             self._events.setdefault(account_id, []).append(event)
         for deliver in subscribers:
             deliver(account_id, event)
+
+    def visible(self, account_id: str, now: datetime) -> list[dict]:
+        """What LookupEvents can return at `now`: the events at least `lookup_delay` old."""
+        events = self.events(account_id, now)
+        if not self.lookup_delay:
+            return events
+        cutoff = iso(now - self.lookup_delay)
+        return [e for e in events if e["eventTime"] <= cutoff]
 
     def events(self, account_id: str, now: datetime | None = None) -> list[dict]:
         """Events of one account in time order, minus those past the 90-day retention."""

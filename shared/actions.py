@@ -14,6 +14,10 @@ class Action:
     def describe(self) -> str:
         return f"ram:{self.api}"
 
+    def brief(self) -> str:
+        """describe() without policy documents: one short line for notices (the grant is summarised apart)."""
+        return self.describe()
+
     def to_dict(self) -> dict:
         return {"api": self.api, "summary": self.describe()}
 
@@ -30,6 +34,9 @@ class CreateRole(Action):
     def describe(self) -> str:
         return (f"ram:CreateRole RoleName={self.role} MaxSessionDuration={self.max_session_duration} "
                 f"AssumeRolePolicyDocument={canonical(self.trust)}")
+
+    def brief(self) -> str:
+        return f"ram:CreateRole RoleName={self.role} MaxSessionDuration={self.max_session_duration}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,11 @@ class UpdateRole(Action):
         if self.description is not None:
             parts.append(f"NewDescription={self.description!r}")
         return " ".join(parts)
+
+    def brief(self) -> str:
+        changed = [what for what, value in (("trust policy", self.trust), ("MaxSessionDuration", self.max_session_duration),
+                                            ("description", self.description)) if value is not None]
+        return f"ram:UpdateRole RoleName={self.role} ({', '.join(changed)})"
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,9 @@ class CreatePolicy(Action):
     def describe(self) -> str:
         return f"ram:CreatePolicy PolicyName={self.policy} PolicyDocument={canonical(self.document)}"
 
+    def brief(self) -> str:
+        return f"ram:CreatePolicy PolicyName={self.policy}"
+
 
 @dataclass(frozen=True)
 class CreatePolicyVersion(Action):
@@ -91,6 +106,9 @@ class CreatePolicyVersion(Action):
     def describe(self) -> str:
         return (f"ram:CreatePolicyVersion PolicyName={self.policy} SetAsDefault=true "
                 f"RotateStrategy=DeleteOldestNonDefaultVersionWhenLimitExceeded PolicyDocument={canonical(self.document)}")
+
+    def brief(self) -> str:
+        return f"ram:CreatePolicyVersion PolicyName={self.policy}"
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,25 @@
 Classes:
 - in-sync            managed by an agreement and exactly as agreed
 - drifted            managed, but trust, conditions, policies or session duration were changed by hand
-- orphan             carries rolepact's mark but no applied agreement owns it
+- orphan             rolepact created it (its records hold the RoleId) but no applied agreement owns it
 - expired-present    its agreement ended or expired, but the role (or the partner's trust) is still there
-- external-unmanaged not rolepact's, and its trust policy lets another account (or anyone) in:
-                     cross-account access no agreement covers
+- external-unmanaged not rolepact's, and its trust policy lets another account (or anyone) in — a RAM
+                     principal, a federated identity provider or a cloud service acting for another
+                     account: cross-account access no agreement covers
+- marked-unmanaged   not rolepact's, yet its description carries rolepact's `[rolepact:<id>]` mark
+                     (forged or copied by hand): reported, never changed
+
+"Rolepact's" means proved by rolepact's own records (shared.ownership: the RoleId recorded when it
+created the role), never by a description or a tag, which anyone with ram:UpdateRole can write.
 
 `report` mode only reports. `fix` mode restores drifted roles to their agreement and ends
 expired roles through the same reconcile routine as the timers (so the status record and
 the notices tell what was done), and removes orphans through the planner; unmanaged roles
 are only ever reported, never written to.
 
-Roles are classified from ListRoles (the description carries rolepact's ownership mark) with
-bounded concurrency: an unmanaged role costs one GetRole (its trust policy), a managed one
-the executor's usual read of the role and its policies.
+Roles are classified from ListRoles and rolepact's role records with bounded concurrency: an
+unmanaged role costs one GetRole (its trust policy), a managed one the executor's usual read of
+the role and its policies.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ DIGEST_EVERY = timedelta(hours=24)
 ORPHAN_GRACE = timedelta(minutes=15)
 APPLIED_STATES = ("active", "scheduled")
 SEVERITY = {"in-sync": "info", "drifted": "high", "orphan": "medium", "expired-present": "high",
-            "external-unmanaged": "high"}
+            "external-unmanaged": "high", "marked-unmanaged": "medium"}
 
 
 @dataclass
@@ -85,21 +91,46 @@ class AuditReport:
 
 
 def external_principals(trust: dict | None, owner_account: str) -> list[str]:
-    """RAM principals in a trust policy's Allow statements that are not the owner account."""
+    """Principals in a trust policy's Allow statements that reach beyond the owner account: RAM principals
+    of other accounts (or `*`), identity providers (`Federated`) of other accounts, and cloud services
+    acting for another account (`Service: "<uid>@ecs.aliyuncs.com"`)."""
     found = []
     for statement in (trust or {}).get("Statement") or []:
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         principal = statement.get("Principal")
-        if principal == "*" or (isinstance(principal, dict) and principal.get("RAM") == "*"):
+        if principal == "*":
             found.append("*")
             continue
-        values = principal.get("RAM", []) if isinstance(principal, dict) else []
-        for value in [values] if isinstance(values, str) else values:
-            account = value if value.isdigit() else (value.split(":")[3] if value.count(":") >= 4 else value)
-            if account != owner_account:
+        if not isinstance(principal, dict):
+            continue
+        for value in _values(principal.get("RAM")):
+            if value == "*":
+                found.append("*")
+            elif _account_of(value) != owner_account:
                 found.append(value)
+        for value in _values(principal.get("Federated")):
+            if value == "*" or _account_of(value) != owner_account:
+                found.append(f"identity provider {value}")
+        for value in _values(principal.get("Service")):
+            account = value.split("@", 1)[0] if "@" in value else None
+            if value == "*" or (account is not None and account != owner_account):
+                found.append(f"service {value}")
     return found
+
+
+def _values(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _account_of(principal: str) -> str:
+    """The account of `123`, `acs:ram::123:root`, `acs:ram::123:role/x`, `acs:ram::123:saml-provider/x`."""
+    if principal.isdigit():
+        return principal
+    parts = principal.split(":")
+    return parts[3] if len(parts) >= 5 else principal
 
 
 class RoleAuditor:
@@ -109,6 +140,7 @@ class RoleAuditor:
         self.reconciler = Reconciler(settings, gateways)
         self.records = self.reconciler.records
         self.executor = self.reconciler.executor
+        self.ledger = self.reconciler.ledger
 
     def run(self) -> AuditReport:
         from shared.enforcer import run_bounded
@@ -118,11 +150,12 @@ class RoleAuditor:
         ids = list(self.records.iter_status_ids())
         statuses = {i: status or {} for i, status in zip(ids, run_bounded(self.records.status, ids, limit))}
         roles = list(self.gateways.ram.iter_roles())
+        known = self.ledger.by_name()  # rolepact's role records, read once for every role
         errors: list[dict] = []
 
         def classify(summary) -> Finding | None:
             try:
-                return self._classify(summary, statuses, now)
+                return self._classify(summary, statuses, now, known)
             except Exception as error:  # reported, and retried at the next run
                 log.error("could not audit role %s: %s", summary.name, error)
                 errors.append({"role": summary.name, "error": f"{type(error).__name__}: {error}"})
@@ -130,7 +163,10 @@ class RoleAuditor:
 
         findings = run_bounded(classify, roles, limit)
         findings = [f for f in findings if f is not None]
-        findings += self._missing_roles(statuses, {r.name.lower() for r in roles}, now)
+        # an agreement's role is there only if it is the role rolepact created (a role re-created by hand
+        # under the same name is not), or if it could not be audited this run
+        present = {f.role.lower() for f in findings if f.agreement_id} | {e["role"].lower() for e in errors}
+        findings += self._missing_roles(statuses, present, now)
         if self.settings.remediation == "fix":
             run_bounded(lambda finding: self._fix(finding, statuses, now), findings, limit)
         self._keep_schedule(statuses, now)
@@ -141,27 +177,33 @@ class RoleAuditor:
         return report
 
     # -- classification -------------------------------------------------------------------------------
-    def _classify(self, summary, statuses: dict, now: datetime) -> Finding | None:
+    def _classify(self, summary, statuses: dict, now: datetime, known: dict | None = None) -> Finding | None:
         name = summary.name
-        owner = marked_agreement(summary.description)
+        # rolepact's records decide (the RoleId it recorded); the description mark only says where a
+        # record from before those records may be (migration), it proves nothing
+        owner = self.ledger.owner(summary, hints=(marked_agreement(summary.description),), known=known)
         if owner is None:
             role = self.gateways.ram.get_role(name)
             if role is None:  # deleted while we listed
                 return None
-            if marked_agreement(role.description) is None:
-                external = external_principals(role.trust, self.settings.account_id)
-                if external:
-                    return Finding(name, role.arn, "external-unmanaged", None,
-                                   [f"trusts {p}" for p in external] + ["no rolepact agreement covers this access"])
-                return None
-            owner = marked_agreement(role.description)
+            external = external_principals(role.trust, self.settings.account_id)
+            mark = marked_agreement(role.description)
+            forged = [f"its description carries rolepact's mark for agreement '{mark}', but rolepact did not create "
+                      f"this role (forged or copied): rolepact never changes it"] if mark else []
+            if external:
+                return Finding(name, role.arn, "external-unmanaged", None,
+                               [f"trusts {p}" for p in external] + ["no rolepact agreement covers this access"]
+                               + forged)
+            if forged:
+                return Finding(name, role.arn, "marked-unmanaged", None, forged)
+            return None
         status = statuses.get(owner) or {}
         applied = _applied_agreement(status)
         if applied is None or status.get("state") in (None, "rejected") or applied.role_name.lower() != name.lower():
-            details = [f"marked for agreement '{owner}', which has no applied revision owning this role"]
+            details = [f"created by rolepact for agreement '{owner}', which has no applied revision owning this role"]
             if applied is not None and status.get("state") in APPLIED_STATES:
-                details.append(f"agreement '{owner}' is live with role '{applied.role_name}': this mark was copied "
-                               f"by hand; review it (never removed automatically)")
+                details.append(f"agreement '{owner}' is live with role '{applied.role_name}': review this role "
+                               f"(never removed automatically)")
             return Finding(name, summary.arn, "orphan", owner, details)
         if status.get("state") == "ended" or now >= applied.expires_at:
             target = ended_role(owner, applied.role_name, applied.owner.account_id, applied.on_expiry)
@@ -172,9 +214,10 @@ class RoleAuditor:
                                [f"agreement ended/expired at {iso(applied.expires_at)} but {what}"]
                                + [a.describe() for a in leftover.actions])
             return Finding(name, summary.arn, "in-sync", owner, ["ended as agreed"])
-        desired = desired_role(applied, self.reconciler.protect)
+        desired = desired_role(applied, self.reconciler.protect,
+                               extended_trust=self.settings.extended_trust_conditions)
         drift = plan(desired, self.executor.read(desired))
-        if drift.refusal is not None:  # the role is no longer marked as this agreement's
+        if drift.refusal is not None:  # the role is no longer the one rolepact created (another RoleId)
             return Finding(name, summary.arn, "drifted", owner, [drift.refusal.message])
         if drift.actions:
             return Finding(name, summary.arn, "drifted", owner, [_explain(a) for a in drift.actions])
@@ -189,13 +232,15 @@ class RoleAuditor:
                 continue
             if applied.role_name.lower() not in seen:
                 findings.append(Finding(applied.role_name, status.get("roleArn", ""), "drifted", agreement_id,
-                                        ["the role was deleted outside rolepact"]))
+                                        ["the role rolepact created was deleted outside rolepact (a role now "
+                                         "under that name, if any, is not rolepact's and is never changed)"]))
         return findings
 
     # -- remediation -----------------------------------------------------------------------------------
     def _fix(self, finding: Finding, statuses: dict, now: datetime) -> None:
-        if finding.classification in ("in-sync", "external-unmanaged") or finding.agreement_id is None:
-            return  # unmanaged roles are only ever reported
+        if finding.classification in ("in-sync", "external-unmanaged", "marked-unmanaged") \
+                or finding.agreement_id is None:
+            return  # roles rolepact did not create are only ever reported
         try:
             if finding.classification == "orphan":
                 finding.remediation = self._remove_orphan(finding, now)
@@ -229,7 +274,7 @@ class RoleAuditor:
         if applied is not None and status.get("state") in APPLIED_STATES:
             if applied.role_name.lower() == finding.role.lower():
                 return ["skipped: its agreement was applied meanwhile"]
-            return ["skipped: the mark names a live agreement with another role (review by hand)"]
+            return ["skipped: its agreement is live with another role (review by hand)"]
         if not status:
             claim = self.gateways.store.head(f"{CLAIMS}{finding.agreement_id}.json")
             if claim is not None and claim.last_modified and claim.last_modified > now - ORPHAN_GRACE:

@@ -63,9 +63,10 @@ def cmd_plan(args) -> int:
     """What intake would do for FILE right now, against the live RAM state. Writes nothing."""
     from shared.agreements.guardrails import check_guardrails
     from shared.agreements.parse import parse_agreement
-    from shared.documents import control_plane_denials, target_for
+    from shared.documents import deployment_protection, target_for
     from shared.executor import Executor
     from shared.gateways import Gateways
+    from shared.ownership import RoleLedger
     from shared.planner import plan
     from shared.settings import Settings
 
@@ -91,8 +92,9 @@ def cmd_plan(args) -> int:
             _print(args, {"refused": [p.to_dict() for p in problems]},
                    "refused by guardrails:\n" + "\n".join(f"  - {p}" for p in problems))
             return 1
-        target = target_for(agreement, settings.now(), control_plane_denials(settings.bucket, settings.service_name))
-        executor = Executor(gateways.ram)
+        target = target_for(agreement, settings.now(), deployment_protection(settings),
+                            extended_trust=settings.extended_trust_conditions)
+        executor = Executor(gateways.ram, RoleLedger(gateways.store, settings.now, read_only=True), settings.bucket)
         result = plan(target, executor.read(target))
     except RolepactError as error:  # a cloud error, or no credentials in the environment
         print(f"rolepact plan: {error}", file=sys.stderr)
@@ -120,6 +122,7 @@ def cmd_revoke(args) -> int:
     settings = Settings.from_env()
     try:
         gateways = Gateways.connect(settings)
+        gateways.store.ensure_unversioned()  # else ended agreements and notices could not be recorded once
         gateways.store.put_json(f"{CONTROL_REVOKE}{args.partner}", {"partner": args.partner, "at": iso(settings.now()),
                                                                       "by": "rolepact revoke"})
         ended = Enforcer(settings, gateways).apply_kill_switches()
@@ -129,6 +132,58 @@ def cmd_revoke(args) -> int:
     _print(args, {"partner": args.partner, "ended": ended},
            f"partner {args.partner} revoked; ended: {', '.join(ended) or 'no live agreement'}")
     return 0
+
+
+def cmd_doctor(args) -> int:
+    """Check the account around the deployment; exit 0 only if no check fails."""
+    from shared import doctor
+    from shared.audit.config import AuditConfig
+    from shared.gateways import Gateways
+    from shared.settings import Settings
+
+    settings = Settings.from_env()
+    audit = AuditConfig.from_env()
+    options = doctor.Options(send_test_message=args.send_test_message,
+                             deployment=Path(args.deployment) if args.deployment else None,
+                             environ=dict(os.environ),  # the deployer's exports, as `s deploy` reads them
+                             fc_api=settings.fc_api, max_clock_skew=args.max_clock_skew,
+                             service_role=audit.service_role_name, global_region=audit.global_region)
+    try:
+        gateways = Gateways.connect(settings)
+        if not settings.account_id:
+            settings = dataclasses.replace(settings, account_id=gateways.sts.get_caller_identity()["AccountId"])
+            gateways = Gateways.connect(settings)
+        results = doctor.run(settings, gateways, options)
+    except RolepactError as error:  # no credentials, or STS refused to say who we are
+        print(f"rolepact doctor: {error}", file=sys.stderr)
+        return 2
+    print(doctor.render_json(results) if args.json else doctor.render_text(results))
+    return 1 if any(check.status == "fail" for check in results) else 0
+
+
+def cmd_bucket_policy(args) -> int:
+    """The bucket-policy statements that enforce ROLEPACT_APPROVED_UPLOADERS (lists RAM users with your
+    credentials), and whether the bucket's current policy already does. Writes nothing."""
+    from shared.gateways import Gateways
+    from shared.settings import Settings
+    from shared.uploaders import check_lock, lock_policy
+
+    settings = Settings.from_env()
+    if settings.guardrails.approved_uploaders is None:
+        print("rolepact bucket-policy: set ROLEPACT_APPROVED_UPLOADERS first", file=sys.stderr)
+        return 2
+    try:
+        gateways = Gateways.connect(settings)
+        policy = lock_policy(settings, [uid for _, uid in gateways.ram.iter_users()])
+        check = check_lock(settings, gateways)
+    except RolepactError as error:
+        print(f"rolepact bucket-policy: {error}", file=sys.stderr)
+        return 2
+    status = "enforced" if check.enforced else "NOT enforced:\n" + "\n".join(f"  - {p}" for p in check.problems)
+    _print(args, {"policy": policy, "enforced": check.enforced, "problems": list(check.problems)},
+           json.dumps(policy, indent=2) + f"\n\napproved uploaders are {status}\n(merge these statements into the "
+                                          f"bucket policy of {settings.bucket}; run again after adding RAM users)")
+    return 0 if check.enforced else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,15 +205,31 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(run=cmd_plan)
 
+    lock = commands.add_parser("bucket-policy", help="print the bucket policy that enforces approved uploaders "
+                                                    "and check the bucket's (exit 1 if not enforced)")
+    lock.add_argument("--json", action="store_true")
+    lock.set_defaults(run=cmd_bucket_policy)
+
     revoke = commands.add_parser("revoke", help="kill switch: end every agreement of a partner now")
     revoke.add_argument("--partner", required=True, help="partner account id")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(run=cmd_revoke)
 
+    check = commands.add_parser("doctor", help="check the account around the deployment (exit 0 only if all pass)")
+    check.add_argument("--json", action="store_true")
+    check.add_argument("--send-test-message", action="store_true",
+                       help="also send a signed test message to the DingTalk robot")
+    check.add_argument("--deployment", help="the deployment file to compare with (default: s.yaml; FC 3.0: "
+                                            "deploy/fc3/s.yaml)")
+    check.add_argument("--max-clock-skew", type=float, default=60.0, help="seconds (default 60)")
+    check.set_defaults(run=cmd_doctor)
+
     from shared.audit.cli_report import add_report_command
     from shared.local.commands import add_local_commands
+    from shared.rightsize.cli import add_rightsize_command
 
     add_report_command(commands)
+    add_rightsize_command(commands)
     add_local_commands(commands)
     return parser
 

@@ -44,14 +44,15 @@ from datetime import datetime, timedelta
 from shared.documents import iso
 from shared.errors import CloudError, NotConverged
 from shared.log import get_logger
-from shared.notify import Notice
+from shared.notify import Notice, md_text
 from shared.reconcile import Reconciler
-from shared.records import CONTROL_REVOKE, SCHEDULE, ScheduleEntry, parse_stamp, stamp
+from shared.killswitch import canonical_key, kill_switches
+from shared.records import SCHEDULE, ScheduleEntry, parse_stamp, stamp
 
 log = get_logger("enforcer")
 LEASE = timedelta(minutes=5)
 LEASES = "state/leases/"
-TICKS = "state/ticks/"  # one claim per timer triggerTime: a redelivered timer event runs once
+TICKS = "state/ticks/"  # one claim per minute of rolepact's clock: a redelivered timer event runs once
 TICK_CLAIMS_KEPT = timedelta(hours=1)
 KILL_SWITCH_DONE = "state/kill-switch/"
 DISPATCH_CONCURRENCY = 16  # parallel fan-out dispatches (OSS PutObject + fc2 InvokeFunction each)
@@ -162,13 +163,18 @@ class Enforcer:
             results = run_bounded(one, ids, self.settings.max_concurrency)
         return ([i for i, good in zip(ids, results) if good], [i for i, good in zip(ids, results) if not good])
 
-    def claim_tick(self, trigger_time: str) -> bool:
-        """Claim one timer tick (forbid-overwrite); False if another delivery of it already did.
+    def claim_tick(self, trigger_time: str = "") -> bool:
+        """Claim the current minute of rolepact's own clock (forbid-overwrite); False if a run of this
+        minute already did.
 
-        Claims older than an hour are removed on the way (one listing of a few keys).
+        The event's `triggerTime` is never the key: whoever may invoke the function could send
+        future ones and claim the ticks of the next half hour, holding off expiry and the kill
+        switch. A forged invocation can only run the current minute's tick early, which is harmless
+        (every tick is level-triggered). Claims older than an hour are removed on the way.
         """
-        key = f"{TICKS}{''.join(c for c in trigger_time if c.isalnum())[:40]}"
-        if not self.store.put_json(key, {"triggerTime": trigger_time, "at": iso(self.settings.now())},
+        now = self.settings.now()
+        key = f"{TICKS}{stamp(now.replace(second=0, microsecond=0))}"
+        if not self.store.put_json(key, {"triggerTime": str(trigger_time)[:64], "at": iso(now)},
                                    forbid_overwrite=True):
             return False
         oldest = stamp(self.settings.now() - TICK_CLAIMS_KEPT)
@@ -275,15 +281,16 @@ class Enforcer:
         per drop. The object stays as the record of the revocation; delete it to lift it.
         """
         revoked = []
-        for key in self.store.iter_keys(CONTROL_REVOKE):
-            partner = key[len(CONTROL_REVOKE):].strip("/")
-            if not partner.isdigit():
+        for partner, keys in sorted(kill_switches(self.store).items()):
+            metas = [(key, self.store.head(key)) for key in keys]
+            drops = [f"{iso(meta.last_modified) if meta.last_modified else ''}/{meta.etag}" for _, meta in metas
+                     if meta is not None]
+            if not drops:
                 continue
-            meta = self.store.head(key)
-            if meta is None:
-                continue
+            # every spelling of this partner's ban counts (control/revoke-partner/<uid>/, ...): a new or
+            # re-dropped one of them is a new drop
+            dropped = drops[0] if len(drops) == 1 else hashlib.sha256("|".join(sorted(drops)).encode()).hexdigest()
             done = self.store.get_json(f"{KILL_SWITCH_DONE}{partner}.json") or {}
-            dropped = f"{iso(meta.last_modified) if meta.last_modified else ''}/{meta.etag}"
             if done.get("controlModified") == dropped:
                 continue
             ended, pending = self.revoke_partner(partner, drop=dropped)
@@ -327,13 +334,14 @@ class Enforcer:
         retrying = ("\n\nStill being ended (retried every minute):\n" + "\n".join(f"- {a}" for a in pending)
                     if pending else "")
         text = (f"### {title}\n\nEvery agreement of partner {partner_account_id} ends now.\n\nEnded:\n{listing}"
-                f"{retrying}\n\nThe revocation is recorded in `{CONTROL_REVOKE}{partner_account_id}`.\n\n— rolepact")
-        self._send_once(f"kill-switch:{partner_account_id}:{drop}", title, text)
+                f"{retrying}\n\nThe revocation is recorded in `{canonical_key(partner_account_id)}` (or another "
+                f"spelling of it under `control/`).\n\n— rolepact")
+        self._send_once(f"kill-switch:{partner_account_id}:{drop}", title, text, urgent=True)
         return ended, pending
 
-    def _send_once(self, notice_id: str, title: str, text: str) -> None:
+    def _send_once(self, notice_id: str, title: str, text: str, *, urgent: bool = False) -> None:
         try:
-            self.reconciler.notifier.send(Notice(ENFORCER_NOTICES, notice_id, title, text))
+            self.reconciler.notifier.send(Notice(ENFORCER_NOTICES, notice_id, title, text, urgent=urgent))
         except CloudError as error:
             log.error("could not send notice %s: %s", notice_id, error)
 
@@ -367,9 +375,10 @@ def handle_timer(event, settings, gateways) -> dict:
         return report_failed_batch(payload, settings, gateways)
     timer = parse_timer_event(event)
     enforcer = Enforcer(settings, gateways)
-    if timer.trigger_time and not enforcer.claim_tick(timer.trigger_time):
-        log.info("timer event of %s already handled (redelivered): nothing to do", timer.trigger_time)
-        return {"duplicate": timer.trigger_time}
+    if not enforcer.claim_tick(timer.trigger_time):
+        log.info("this minute's tick already ran (timer event of %s redelivered, or a second invocation)",
+                 timer.trigger_time[:64])
+        return {"duplicate": iso(settings.now())}
     return enforcer.tick().to_dict()
 
 
@@ -379,15 +388,18 @@ def report_failed_batch(destination: dict, settings, gateways) -> dict:
         ids = json.loads(destination.get("requestPayload") or "{}").get("agreementIds") or []
     except (TypeError, ValueError, AttributeError):
         ids = []
-    ids = [i for i in ids if isinstance(i, str)]
-    context = destination.get("requestContext") or {}
+    ids = [i for i in ids if isinstance(i, str)][:50]
+    context = destination.get("requestContext") if isinstance(destination.get("requestContext"), dict) else {}
     title = "rolepact: a reconcile batch failed after all retries"
-    text = (f"### {title}\n\nAgreements: {', '.join(ids) or '(unknown)'}\n\n"
-            f"Condition: {context.get('condition')}; attempts: {context.get('approximateInvokeCount')}.\n\n"
-            f"Error: {str(destination.get('responsePayload') or '')[:500]}\n\n"
+    # Everything here comes from the invocation payload, which anyone allowed to invoke the function can
+    # forge: shown as escaped text, cut short (defang() at the sink breaks any link that is left).
+    text = (f"### {title}\n\nAgreements: {md_text(', '.join(i[:80] for i in ids)) or '(unknown)'}\n\n"
+            f"Condition: {md_text(str(context.get('condition'))[:100])}; attempts: "
+            f"{md_text(str(context.get('approximateInvokeCount'))[:20])}.\n\n"
+            f"Error: {md_text(str(destination.get('responsePayload') or '')[:500])}\n\n"
             f"The expiry enforcer retries them on its next ticks once their lease ends "
             f"({int(LEASE.total_seconds() // 60)} minutes); see their status records.\n\n— rolepact")
-    Enforcer(settings, gateways)._send_once(f"failed-batch:{context.get('requestId')}", title, text)
+    Enforcer(settings, gateways)._send_once(f"failed-batch:{str(context.get('requestId'))[:100]}", title, text)
     log.error("worker batch failed after retries: %s", ids)
     return {"failedBatch": ids}
 

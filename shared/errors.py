@@ -59,5 +59,22 @@ RETRYABLE_CODES = frozenset({"ServiceUnavailable", "InternalError", "ConnectionE
                              "RequestTimeTooSkewed", "OperationConflict"})
 
 
+class BucketVersioned(RolepactError):
+    """rolepact's bucket has versioning Enabled or Suspended: OSS then ignores x-oss-forbid-overwrite
+    (PutObject reference), so no first-writer-wins marker (claims, once-only notices, leases, tick
+    and alert claims) holds any more. rolepact refuses to act rather than grant or notify twice."""
+
+    code = "Rolepact.BucketVersioned"
+
+    def __init__(self, bucket: str, status: str) -> None:
+        self.bucket = bucket
+        self.status = status
+        super().__init__(
+            f"bucket {bucket} has versioning {status}: OSS ignores x-oss-forbid-overwrite in a versioned bucket, so "
+            "rolepact cannot keep its once-only records there and refuses to act. Versioning cannot be turned "
+            "off again: deploy rolepact with a new bucket that never had versioning (ROLEPACT_BUCKET) and copy "
+            "agreements/, status/ and state/ into it (docs/operations.md, 'Bucket versioning')")
+
+
 class NotConverged(RolepactError):
     """The executor kept finding work to do; something else is changing the same role."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 
 class EventError(ValueError):
@@ -40,9 +40,15 @@ class OssRecord:
         return self.event_name.startswith("ObjectRemoved")
 
     def key_candidates(self) -> list[str]:
-        """The key as sent, then URL-decoded: whether OSS encodes keys in events is not documented."""
-        decoded = unquote_plus(self.key) if "%" in self.key or "+" in self.key else self.key
-        return [self.key] if decoded == self.key else [self.key, decoded]
+        """Every key the event may mean: as sent, percent-decoded, and form-decoded (`+` = space).
+
+        Whether OSS URL-encodes `object.key` in event notifications is not documented (the fake sends
+        it raw, S3 form-encodes it), so a key with `+`, `%`, a space or non-ASCII could be any of
+        these; the caller matches them against what exists and what rolepact recorded.
+        """
+        if "%" not in self.key and "+" not in self.key:
+            return [self.key]
+        return list(dict.fromkeys([self.key, unquote(self.key), unquote_plus(self.key)]))
 
 
 def parse_oss_event(raw) -> list[OssRecord]:

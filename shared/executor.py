@@ -5,6 +5,11 @@ Level-triggered: read RAM, plan, apply. An answer that means "someone already di
 that means "the world is not what I read" (the role already exists, a delete conflicts)
 makes the executor read again and re-plan. So any number of runs — concurrent, repeated,
 or after a crash — converge on the same state, with no extra writes when nothing changed.
+
+RAM is eventually consistent: right after a detach, DeleteRole and DeletePolicy may still
+answer DeleteConflict.* (Terraform's alicloud provider retries exactly these for that reason).
+A delete conflict therefore waits before the re-read, with a bounded backoff (CONFLICT_WAITS,
+through `Settings.sleep`), instead of giving up after a few instant rounds.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from shared.actions import (Action, AttachPolicy, CreatePolicy, CreatePolicyVersion, CreateRole, DeletePolicy,
                             DeleteRole, DetachPolicy, TagRole, UpdateRole)
-from shared.documents import TAG_AGREEMENT, marked_agreement, policy_prefix
+from shared.documents import TAG_AGREEMENT, TAG_DEPLOYMENT, marked_agreement, policy_prefix
 from shared.errors import CloudError, NotConverged, Problem
 from shared.log import get_logger
 from shared.planner import plan
@@ -31,7 +36,10 @@ ALREADY_DONE = {
 STALE = {"EntityAlreadyExists.Role", "EntityAlreadyExists.Policy", "EntityNotExist.Role", "EntityNotExist.Policy",
          "DeleteConflict.Role.Policy", "DeleteConflict.Policy.User", "DeleteConflict.Policy.Group",
          "DeleteConflict.Policy.Version"}
-MAX_ROUNDS = 4
+# Seconds to wait before re-reading after each delete conflict in one converge: 31 s at most, well
+# inside every function's timeout (intake 120 s), and longer than the 3-5 s Terraform waits per retry.
+CONFLICT_WAITS = (1.0, 2.0, 4.0, 8.0, 16.0)
+MAX_ROUNDS = 4  # re-reads for other surprises (a concurrent run created or removed something)
 
 
 @dataclass
@@ -42,8 +50,16 @@ class Convergence:
 
 
 class Executor:
-    def __init__(self, ram) -> None:
+    def __init__(self, ram, ledger=None, deployment: str | None = None, sleep=None) -> None:
+        """`ledger`: shared.ownership.RoleLedger, rolepact's record of the roles it created (without one, no
+        existing role counts as rolepact's). `deployment`: this deployment's id (its bucket): policies
+        tagged for another deployment are never taken for this one's. `sleep` defaults to the RAM
+        gateway's `settings.sleep` (tests pass a virtual one)."""
         self.ram = ram
+        self.ledger = ledger
+        self.deployment = deployment
+        self.sleep = sleep or getattr(getattr(ram, "settings", None), "sleep", None)
+        self._role_id: dict[str, str] = {}  # role name -> RoleId as last read (for the ledger at DeleteRole)
 
     # -- reading -------------------------------------------------------------------------------------------
     def read(self, target: DesiredRole | EndedRole, *, thorough: bool = False) -> ActualState:
@@ -55,20 +71,28 @@ class Executor:
         """
         provisioning = isinstance(target, DesiredRole)
         role = self.ram.get_role(target.role_name)
+        owner = None
         if role is not None:
-            attached = self.ram.list_policies_for_role(target.role_name)
-            tags = self.ram.role_tags(target.role_name) if provisioning else {}
+            self._role_id[role.name.lower()] = role.role_id
+            owner = self.ledger.owner(role, hints=(target.agreement_id, marked_agreement(role.description))) \
+                if self.ledger is not None else None
+            attached = self.ram.list_policies_for_role(target.role_name) if owner == target.agreement_id \
+                else frozenset()
+            tags = self.ram.role_tags(target.role_name) if provisioning and owner == target.agreement_id else {}
             role = replace(role, attached=attached, tags=tags)
         prefix = policy_prefix(target.agreement_id)
-        tagged = {p.name for p in self.ram.list_policies("Custom", tag=(TAG_AGREEMENT, target.agreement_id))
-                  if p.name.startswith(prefix)}
+        listed = [p for p in self.ram.list_policies("Custom", tag=(TAG_AGREEMENT, target.agreement_id))
+                  if p.name.startswith(prefix)]
+        # the same agreement id in another rolepact deployment of the account: its policies, not ours
+        elsewhere = {p.name for p in listed if p.tags.get(TAG_DEPLOYMENT) not in (None, self.deployment)}
+        tagged = {p.name for p in listed} - elsewhere
         names = set(tagged)
         if role is not None:
             names |= {name for kind, name in role.attached if kind == "Custom" and name.startswith(prefix)}
         if thorough or (provisioning and role is None):  # a first provision: are its names free?
             names |= {target.guard_name} | (set(target.custom) if provisioning else set())
-        policies, foreign = {}, set()
-        for name in sorted(names):
+        policies, foreign = {}, set(elsewhere)
+        for name in sorted(names - elsewhere):
             if provisioning or thorough or name not in tagged:
                 snapshot = self.ram.get_policy(name, "Custom")
                 if snapshot is None:
@@ -80,13 +104,22 @@ class Executor:
                 policies[name] = snapshot
             else:
                 policies[name] = PolicySnapshot(name, "Custom", None)
-        return ActualState(role, policies, frozenset(foreign))
+        return ActualState(role, policies, frozenset(foreign), owner)
 
     # -- writing ---------------------------------------------------------------------------------------------
-    def apply(self, action: Action) -> None:
+    def apply(self, action: Action, agreement_id: str = "") -> Problem | None:
+        """One RAM write; returns a refusal instead when another agreement is creating the same role."""
         ram = self.ram
         if isinstance(action, CreateRole):
-            ram.create_role(action.role, action.trust, action.description, action.max_session_duration, dict(action.tags))
+            if self.ledger is not None:
+                creating = self.ledger.intend(action.role, agreement_id)
+                if creating is not None:
+                    return Problem("role.name", f"agreement '{creating}' is creating a role named '{action.role}' "
+                                                f"right now; two agreements cannot share a role")
+            created = ram.create_role(action.role, action.trust, action.description, action.max_session_duration,
+                                      self._tags(action.tags))
+            if self.ledger is not None:
+                self.ledger.record(action.role, agreement_id, created.role_id)
         elif isinstance(action, UpdateRole):
             ram.update_role(action.role, trust=action.trust, max_session_duration=action.max_session_duration,
                             description=action.description)
@@ -94,8 +127,9 @@ class Executor:
             ram.tag_role(action.role, dict(action.tags))
         elif isinstance(action, DeleteRole):
             ram.delete_role(action.role)
+            self._forget(action.role)
         elif isinstance(action, CreatePolicy):
-            ram.create_policy(action.policy, action.document, action.description, dict(action.tags))
+            ram.create_policy(action.policy, action.document, action.description, self._tags(action.tags))
         elif isinstance(action, CreatePolicyVersion):
             ram.create_policy_version(action.policy, action.document)
         elif isinstance(action, DeletePolicy):
@@ -106,6 +140,15 @@ class Executor:
             ram.detach_policy_from_role(action.role, action.policy_type, action.policy)
         else:
             raise TypeError(f"unknown action {action!r}")
+        return None
+
+    def _tags(self, tags) -> dict[str, str]:
+        """The agreement's tags, plus which deployment created the resource (see `read`)."""
+        return {**dict(tags), **({TAG_DEPLOYMENT: self.deployment} if self.deployment else {})}
+
+    def _forget(self, role_name: str) -> None:
+        if self.ledger is not None:
+            self.ledger.forget(role_name, self._role_id.get(role_name.lower()))
 
     def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None) -> Convergence:
         """Plan and apply until nothing is left to do; stop at a refusal.
@@ -115,7 +158,9 @@ class Executor:
         """
         result = Convergence()
         thorough = False
-        for result.rounds in range(1, MAX_ROUNDS + 1):
+        conflicts = rounds = 0
+        while True:
+            result.rounds += 1
             current = plan(target, self.read(target, thorough=thorough))
             if current.refusal is not None:
                 result.refusal = current.refusal
@@ -124,22 +169,41 @@ class Executor:
                 return result
             if on_plan is not None and result.rounds == 1:
                 on_plan(current.actions)
-            stale = False
+            stale = None
             for action in current.actions:
                 try:
-                    self.apply(action)
+                    refusal = self.apply(action, target.agreement_id)
                 except CloudError as error:
                     if error.code in ALREADY_DONE.get(action.api, ()):
                         log.info("already done: %s (%s)", action.describe(), error.code)
+                        if isinstance(action, DeleteRole):
+                            self._forget(action.role)
                         continue
                     if error.code in STALE:
-                        log.info("state changed under us: %s answered %s; re-reading", action.api, error.code)
-                        stale = thorough = True
+                        stale = error.code
+                        thorough = True
                         break
                     raise
+                if refusal is not None:
+                    result.refusal = refusal
+                    return result
                 result.applied.append(action)
                 if on_applied is not None:
                     on_applied(action)
-            if not stale:
+            if stale is None:
                 return result
-        raise NotConverged(f"{target.role_name}: still changing after {MAX_ROUNDS} rounds")
+            if stale.startswith("DeleteConflict."):  # RAM has not caught up with our detach yet: wait
+                if conflicts >= len(CONFLICT_WAITS):
+                    raise NotConverged(f"{target.role_name}: {stale} persisted after waiting "
+                                       f"{sum(CONFLICT_WAITS):.0f} s")
+                delay = CONFLICT_WAITS[conflicts]
+                conflicts += 1
+                log.info("%s answered %s; waiting %.0f s for RAM to catch up, then re-reading",
+                         action.api, stale, delay)
+                if self.sleep is not None:
+                    self.sleep(delay)
+            else:
+                rounds += 1
+                if rounds >= MAX_ROUNDS:
+                    raise NotConverged(f"{target.role_name}: still changing after {MAX_ROUNDS} rounds")
+                log.info("state changed under us: %s answered %s; re-reading", action.api, stale)

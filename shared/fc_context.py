@@ -1,7 +1,13 @@
-"""Adapter over the FC context object: credentials, request id, function name.
+"""Adapter over the FC context object: credentials, request id, function name, account.
 
-FC 2.0 python3.10 passes STS credentials of the service role in `context.credentials`;
-newer runtimes only set ALIBABA_CLOUD_* environment variables. Both are handled here, once.
+The shapes it reads (fc-deploy.md §3.3, docs/fake-fidelity.md j.):
+- FC 2.0 python3.10: STS credentials of the *service* role in `context.credentials`, and a
+  `context.service` with its name;
+- FC 3.0 python3.10: credentials of the *function's* role in `context.credentials`, and a
+  `context.service` without a name (there are no services) -- nothing here reads it;
+- FC 3.0 python3.12: no `credentials` and no `service`: the credentials are only in the
+  ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN variables.
+Every field is read with `getattr`, so a missing one falls back instead of failing.
 """
 from __future__ import annotations
 

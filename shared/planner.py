@@ -10,8 +10,9 @@ way. Ordering is chosen so that no intermediate state grants more than the agree
 - end: permissions are detached first (live sessions lose access at once), then policies
   and the role (delete-role) or the partner's trust (remove-trust) are removed.
 
-A role that exists but is not marked as this agreement's is never touched: the plan is
-refused instead.
+A role that exists but that rolepact's records do not show as created for this agreement (its
+RoleId, shared.ownership) is never touched: the plan is refused instead. Descriptions and tags
+prove nothing: anyone with ram:UpdateRole can write them.
 """
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ from dataclasses import dataclass
 from shared.actions import (Action, AttachPolicy, CreatePolicy, CreatePolicyVersion, CreateRole, DeletePolicy,
                             DeleteRole, DetachPolicy, TagRole, UpdateRole)
 from shared.agreements.model import ON_EXPIRY_REMOVE_TRUST
-from shared.documents import marked_agreement
 from shared.errors import Problem
-from shared.state import ActualState, DesiredRole, EndedRole, RoleSnapshot
+from shared.state import ActualState, DesiredRole, EndedRole
 
 CUSTOM, SYSTEM = "Custom", "System"
 
@@ -37,17 +37,12 @@ class Plan:
         return not self.actions and self.refusal is None
 
 
-def role_owner(role: RoleSnapshot) -> str | None:
-    """The agreement that created a role, from the mark rolepact put in its description."""
-    return marked_agreement(role.description)
-
-
 def plan(target: DesiredRole | EndedRole, actual: ActualState) -> Plan:
     role = actual.role
-    if role is not None and role_owner(role) != target.agreement_id:
+    if role is not None and actual.role_owner != target.agreement_id:
         if isinstance(target, EndedRole):  # not ours (any more): only our leftover policies may go
             return Plan(tuple(DeletePolicy(name) for name in sorted(actual.policies)))
-        return Plan(refusal=_clash(target.role_name, role))
+        return Plan(refusal=_clash(target.role_name, actual.role_owner))
     if isinstance(target, DesiredRole):
         taken = sorted(({target.guard_name} | set(target.custom)) & actual.foreign)
         if taken:
@@ -58,8 +53,7 @@ def plan(target: DesiredRole | EndedRole, actual: ActualState) -> Plan:
     return Plan(tuple(_end(target, actual)))
 
 
-def _clash(role_name: str, role: RoleSnapshot) -> Problem:
-    owner = role_owner(role)
+def _clash(role_name: str, owner: str | None) -> Problem:
     if owner is None:
         message = (f"a role named '{role_name}' already exists and was not created by rolepact; "
                    f"rolepact never takes over roles it did not create — choose another role.name")

@@ -19,17 +19,22 @@ from shared.actions import Action
 from shared.agreements.guardrails import check_guardrails, escalating_system_policy
 from shared.agreements.model import ON_EXPIRY_DELETE_ROLE, Agreement
 from shared.agreements.parse import parse_agreement, read_agreement_id
-from shared.documents import control_plane_denials, ended_role, iso, target_for
+from shared.documents import deployment_protection, ended_role, iso, target_for
 from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
 from shared.executor import Executor
+from shared.grant import effective_grant, grant_markdown
 from shared.log import get_logger
-from shared.notify import Notice, Notifier, md_code, md_text
+from shared.notify import Notice, Notifier, md_code, md_text, wire_bytes
 from shared.onboarding import onboarding_markdown, onboarding_pack
-from shared.records import CONTROL_REVOKE, OWN_PREFIXES, Records, is_agreement_key, stamp
+from shared.killswitch import is_banned, kill_switches
+from shared.ownership import RoleLedger
+from shared.records import OWN_PREFIXES, Records, is_agreement_key, stamp
+from shared.rightsize.renewal import notice_note
 from shared.state import EndedRole
 
 log = get_logger("reconcile")
 HISTORY_LIMIT = 200
+NOTICE_LIST_BYTES = 8000  # a refusal's problem list in its notice; the whole notice stays one message
 APPLIED_STATES = ("active", "scheduled")
 
 
@@ -60,20 +65,26 @@ class Reconciler:
         self.settings = settings
         self.gateways = gateways
         self.records = Records(gateways.store)
-        self.executor = Executor(gateways.ram)
+        self.ledger = RoleLedger(gateways.store, settings.now)  # which roles rolepact created (their RoleId)
+        self.executor = Executor(gateways.ram, self.ledger, settings.bucket)
         # the guard policy of every agreement keeps the partner away from rolepact's own resources
-        self.protect = control_plane_denials(settings.bucket, settings.service_name)
+        self.protect = deployment_protection(settings)
         self.notifier = notifier or Notifier(settings, gateways, self.records)
+        self._system_policies: dict[str, object] = {}  # lower-cased name -> GetPolicy answer (or None)
+        self._lock = None  # uploaders.LockCheck, read on first use
 
     # ======================================================================================== intake
     def handle_object(self, key: str, *, uploader: str | None = None, etag: str | None = None,
                       removed: bool = False) -> Outcome:
         """Converge on what `key` holds now. `uploader`, `etag` and `removed` describe the event.
 
-        The event's uploader vouches only for the content it uploaded: when the object now
-        holds something else (another ETag, or the event is a removal and the object exists
-        again), a newer event carries the right uploader. With approved uploaders configured
-        such a stale event is ignored; otherwise the content is processed as of now.
+        The event's uploader is a claim (anyone allowed to invoke intake can send an event), so
+        with approved uploaders configured what counts is the bucket policy that keeps everyone
+        else from writing `agreements/` (shared/uploaders.py), checked on every event: without it
+        nothing is accepted. The event's uploader vouches at most for the content it uploaded:
+        when the object now holds something else (another ETag, or the event is a removal and the
+        object exists again), a newer event decides — except that a removal followed by content
+        rolepact cannot attribute ends the agreement (the approved file is gone).
         """
         if key.startswith(OWN_PREFIXES):
             log.info("ignoring rolepact's own object %s", key)
@@ -96,11 +107,22 @@ class Reconciler:
             return self._removed(key)
         if removed or (etag and _etag(etag) != _etag(found.etag)):
             if self.settings.guardrails.approved_uploaders is not None:
+                if removed and not self.uploader_lock().enforced:
+                    return self._removed_then_replaced(key, found.data)
                 log.info("event for %s is about content that has since changed; the newer upload's event decides",
                          key)
                 return Outcome(key, None, "ignored")
             uploader = None
         raw, upload = found.data, _upload_tag(found.etag, found.last_modified)
+        if self.settings.guardrails.approved_uploaders is not None and not self.uploader_lock().enforced:
+            lock = self.uploader_lock()
+            problem = Problem("(uploader)", "cannot be verified: ROLEPACT_APPROVED_UPLOADERS is set but the bucket "
+                                            "policy does not keep everyone else from writing agreements/ ("
+                                            + "; ".join(lock.problems[:3]) + ("; ..." if len(lock.problems) > 3 else "")
+                                            + "); put the policy `rolepact bucket-policy` prints in place, then "
+                                              "upload the file again")
+            agreement_id = read_agreement_id(raw) or self.records.agreement_for_key(key)
+            return self._reject(key, agreement_id, _digest(raw), [problem], "guardrail", upload=upload)
         try:
             agreement = parse_agreement(raw, key=key, max_bytes=limit)
         except AgreementRejected as rejected:
@@ -123,17 +145,20 @@ class Reconciler:
                 and status.get("state") in APPLIED_STATES:
             problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
                                                  f"'{applied.role_name}'); end this agreement and create a new one"))
-        if self.gateways.store.head(f"{CONTROL_REVOKE}{agreement.partner.account_id}") is not None:
+        bans = kill_switches(self.gateways.store).get(agreement.partner.account_id)
+        if bans:
             problems.append(Problem("partner.accountId", f"partner {agreement.partner.account_id} is revoked by the "
-                                                         f"kill switch ({CONTROL_REVOKE}{agreement.partner.account_id}"
-                                                         f"); delete that object to allow new agreements"))
+                                                         f"kill switch ({', '.join(bans)}); delete that object to "
+                                                         f"allow new agreements"))
         if problems:
             return self._reject(key, agreement.agreement_id, agreement.digest, problems, "guardrail", upload=upload)
-        if is_new_revision:
-            unknown, escalating = self._unknown_system_policies(agreement)
-            if unknown or escalating:
-                return self._reject(key, agreement.agreement_id, agreement.digest, unknown + escalating,
-                                    "invalid" if unknown else "guardrail", upload=upload)
+        # System-policy documents are judged on every run, a redelivery of an applied file too: the
+        # exemption list may have shrunk since (ROLEPACT_ALLOW_PRIVILEGED_POLICIES).
+        system_documents: dict = {}  # what RAM returned for each: the granted notice summarises them
+        unknown, escalating = self._unknown_system_policies(agreement, system_documents)
+        if (unknown and is_new_revision) or escalating:
+            return self._reject(key, agreement.agreement_id, agreement.digest, unknown + escalating,
+                                "invalid" if unknown else "guardrail", upload=upload)
         previous_id = self.records.agreement_for_key(key)
         if previous_id is not None and previous_id != agreement.agreement_id:
             held = self.records.status(previous_id)
@@ -162,28 +187,47 @@ class Reconciler:
         first_grant = applied is None or status.get("state") not in APPLIED_STATES
         self.records.remember_key(key, agreement.agreement_id, pending={
             "roleName": agreement.role_name, "onExpiry": agreement.on_expiry} if first_grant else None)
-        target = target_for(agreement, now, self.protect)
+        target = target_for(agreement, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
+        cut_for = [] if first_grant or isinstance(target, EndedRole) else sessions_to_cut(applied, agreement)
         try:
+            cut = self._cut_sessions(applied, cut_for)
             converged = self.executor.converge(target)
         except (CloudError, NotConverged) as error:
             return self._failed(agreement, status, applied, error, raw)
         if converged.refusal is not None:
             return self._reject(key, agreement.agreement_id, agreement.digest, [converged.refusal], "conflict",
                                 upload=upload)
+        converged.applied[:0] = cut
         if converged.applied and etag is not None and _etag(etag) != self._etag_now(key):
             return self._superseded(agreement, key)
         if isinstance(target, EndedRole):  # uploaded already expired and not refused (not a new revision)
             outcome = self._record_end(agreement.agreement_id, status, converged.applied, "expired")
         else:
-            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now)
+            outcome = self._record_applied(agreement, status, converged.applied, raw, uploader, now, cut_for,
+                                           system_documents)
         if first_grant:
             self.records.remember_key(key, agreement.agreement_id)  # recorded: nothing pending any more
         if converged.applied and outcome.state in APPLIED_STATES and \
-                self.gateways.store.head(f"{CONTROL_REVOKE}{agreement.partner.account_id}") is not None:
+                is_banned(self.gateways.store, agreement.partner.account_id):
             # The kill switch was dropped while this grant ran: the enforcer may have applied it before
             # this agreement was recorded as live. Checked after the record, so one of the two sees the other.
             return self.end(agreement.agreement_id, "revoked")
         return outcome
+
+    def _cut_sessions(self, applied: Agreement | None, reasons: list[str]) -> list[Action]:
+        """An amendment that narrows *who* may assume the role (sessions_to_cut) ends every session issued
+        before it: STS tokens cannot be revoked, but deleting the role invalidates them, and the role
+        created again right after (same name, new RoleId) does not honour them. Live sessions of the
+        remaining principals end too; they assume the role again."""
+        if not reasons or applied is None:
+            return []
+        log.warning("amendment of %s narrows who may assume %s (%s): the role is deleted and created again to end "
+                    "its live sessions", applied.agreement_id, applied.role_name, "; ".join(reasons),
+                    extra={"agreementId": applied.agreement_id})
+        ended = self.executor.converge(ended_role(applied.agreement_id, applied.role_name, self.settings.account_id))
+        if ended.refusal is not None:
+            raise NotConverged(f"could not end the live sessions of {applied.role_name}: {ended.refusal}")
+        return ended.applied
 
     def _etag_now(self, key: str) -> str:
         meta = self.gateways.store.head(key)
@@ -203,15 +247,17 @@ class Reconciler:
                                               agreement.on_expiry))
         return Outcome(key, agreement.agreement_id, "ignored")
 
-    def _unknown_system_policies(self, agreement: Agreement) -> tuple[list[Problem], list[Problem]]:
-        """(System policies RAM does not have, system policies whose document escalates): refused
-        before any write, not half-way through provisioning."""
+    def _unknown_system_policies(self, agreement: Agreement, documents: dict | None = None
+                                 ) -> tuple[list[Problem], list[Problem]]:
+        """(System policies RAM does not have, system policies whose document escalates or reaches a
+        service agreements may not grant): refused before any write, not half-way through provisioning.
+        `documents` collects what RAM returned for each (name -> document), for the granted notice."""
         problems, escalating = [], []
         for i, policy in enumerate(agreement.policies):
             if policy.type != "System":
                 continue
             try:
-                found = self.gateways.ram.get_policy(policy.name, "System")
+                found = self._system_policy(policy.name)
             except CloudError as error:
                 if error.code.startswith("NoPermission") or error.code.startswith("Forbidden"):
                     log.warning("cannot check system policies (%s); attaching will tell", error.code)
@@ -221,8 +267,18 @@ class Reconciler:
                 problems.append(Problem(f"policies[{i}].name", f"RAM has no system policy named {policy.name!r}; "
                                                               f"check the spelling (e.g. AliyunECSFullAccess)"))
             else:
+                if documents is not None:
+                    documents[policy.name] = found.document
                 escalating += escalating_system_policy(i, policy.name, found.document, self.settings)
         return problems, escalating
+
+    def _system_policy(self, name: str):
+        """GetPolicy of a system policy, once per name and invocation (a tick may check many agreements
+        that grant the same one)."""
+        key = name.lower()
+        if key not in self._system_policies:
+            self._system_policies[key] = self.gateways.ram.get_policy(name, "System")
+        return self._system_policies[key]
 
     def _end_pending(self, key: str) -> list[Action]:
         """A first grant from `key` that never completed (the instance crashed, or its retries ran
@@ -243,6 +299,29 @@ class Reconciler:
                         "; ".join(a.describe() for a in converged.applied), extra={"agreementId": agreement_id})
         self.records.remember_key(key, agreement_id)  # nothing pending any more
         return converged.applied
+
+    def uploader_lock(self):
+        """Whether the bucket policy enforces the approved uploaders (checked once per invocation)."""
+        if self._lock is None:
+            from shared.uploaders import check_lock
+
+            self._lock = check_lock(self.settings, self.gateways)
+            if not self._lock.enforced:
+                log.warning("approved uploaders are not enforced by the bucket policy: %s", "; ".join(self._lock.problems))
+        return self._lock
+
+    def _removed_then_replaced(self, key: str, data: bytes) -> Outcome:
+        """A removal event, and the key holds other content again, from an uploader rolepact cannot verify
+        (no bucket-policy lock): the approved revision's file was deleted. An unverifiable re-upload must
+        not keep the agreement alive; it is judged (and refused) on its own event."""
+        agreement_id = self.records.agreement_for_key(key)
+        status = self.records.status(agreement_id) if agreement_id else None
+        if not status or status.get("sourceKey") != key or status.get("state") not in APPLIED_STATES \
+                or status.get("digest") == _digest(data):
+            return Outcome(key, agreement_id, "ignored")
+        log.warning("%s was deleted and holds other content now, from an uploader rolepact cannot verify: "
+                    "the agreement ends", key, extra={"agreementId": agreement_id})
+        return self.end(agreement_id, "deleted")
 
     def _removed(self, key: str) -> Outcome:
         agreement_id = self.records.agreement_for_key(key)
@@ -266,7 +345,7 @@ class Reconciler:
             return Outcome(status.get("sourceKey") if status else None, agreement_id, "ignored",
                            status.get("state") if status else None)
         now = self.settings.now()
-        target = target_for(applied, now, self.protect)
+        target = target_for(applied, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
         broken = [] if isinstance(target, EndedRole) else self._breaks_guardrails(applied, now)
         if broken:  # never grant what intake would refuse; ending stays possible
             return self._refuse_recorded(agreement_id, status, applied, broken)
@@ -299,23 +378,26 @@ class Reconciler:
                        [a.describe() for a in converged.applied])
 
     def _breaks_guardrails(self, agreement: Agreement, now: datetime) -> list[Problem]:
-        """A revision read back from a status record is checked again before it is granted: the
-        record is only as trustworthy as whoever can write the bucket, and the guardrails may
-        have been tightened since it was applied."""
-        return check_guardrails(agreement, self.settings, uploader=None, now=now, is_new_revision=False,
-                                check_uploader=False)
+        """A revision read back from a status record is checked again before it is granted, with
+        every guardrail intake applies that does not depend on the upload — the documents RAM
+        returns for its system policies included: the record is only as trustworthy as whoever can
+        write the bucket, and the guardrails may have been tightened since it was applied."""
+        problems = check_guardrails(agreement, self.settings, uploader=None, now=now, is_new_revision=False,
+                                    check_uploader=False)
+        return problems + self._unknown_system_policies(agreement)[1]
 
     def _refuse_recorded(self, agreement_id: str, status: dict, applied: Agreement, problems: list[Problem]) -> Outcome:
         """The recorded revision breaks the guardrails: change nothing in RAM, report it."""
-        error = Problem("(status)", "the applied revision in the status record breaks the guardrails: "
-                                    + "; ".join(str(p) for p in problems))
+        problems = _bounded(problems)
+        error = Problem("(status)", ("the applied revision in the status record breaks the guardrails: "
+                                     + "; ".join(str(p) for p in problems))[:4000])
         log.error("agreement %s not reconciled: %s", agreement_id, error.message, extra={"agreementId": agreement_id})
         self._count_failure(agreement_id, status, error)
         self._notice(agreement_id, f"guardrails:{_digest(status['agreementText'].encode('utf-8'))}",
                      f"Agreement {agreement_id} not applied: its record breaks the guardrails",
                      f"The revision of **{agreement_id}** recorded in `status/{agreement_id}.json` is not what "
                      f"intake would grant; RAM was not changed. Check who wrote that record.\n\n"
-                     + "\n".join(f"- `{md_code(p.path)}`: {md_text(p.message)}" for p in problems))
+                     + _problem_lines(problems, where=f"status/{agreement_id}.json"))
         return Outcome(applied.source_key, agreement_id, "failed", status.get("state"),
                        problems=[p.to_dict() for p in problems])
 
@@ -354,7 +436,8 @@ class Reconciler:
 
     # ======================================================================================== records
     def _record_applied(self, agreement: Agreement, status: dict | None, applied_actions: list[Action], raw: bytes,
-                        uploader: str | None, now: datetime) -> Outcome:
+                        uploader: str | None, now: datetime, sessions_cut: list[str] | None = None,
+                        system_documents: dict | None = None) -> Outcome:
         previous = _applied_agreement(status)
         state = "scheduled" if agreement.starts_at and now < agreement.starts_at else "active"
         pack = onboarding_pack(agreement, self.settings.region)
@@ -364,8 +447,7 @@ class Reconciler:
             return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
         if same:  # the applied file uploaded again after a refused amendment: nothing to grant or announce
             self.records.put_status(agreement.agreement_id, dict(
-                status, updatedAt=iso(now), lastUpload={"digest": agreement.digest, "at": iso(now),
-                                                        "result": "applied", "uploader": uploader}))
+                status, updatedAt=iso(now), lastUpload=self._upload_record(agreement.digest, now, uploader)))
             return Outcome(agreement.source_key, agreement.agreement_id, "unchanged", state)
         kind = "granted" if previous is None or status.get("state") not in APPLIED_STATES else "amended"
         revision = int((status or {}).get("revision") or 0) + 1  # names this grant/amendment's notices
@@ -378,7 +460,7 @@ class Reconciler:
             startsAt=iso(agreement.starts_at) if agreement.starts_at else None,
             expiresAt=iso(agreement.expires_at), onExpiry=agreement.on_expiry,
             appliedAt=iso(now), updatedAt=iso(now), errors=[], failures=None, onboarding=pack,
-            lastUpload={"digest": agreement.digest, "at": iso(now), "result": "applied", "uploader": uploader},
+            lastUpload=self._upload_record(agreement.digest, now, uploader),
         )
         record.setdefault("firstAppliedAt", iso(now))
         record.pop("ended", None)
@@ -386,19 +468,36 @@ class Reconciler:
         # The status record is written last: until it names this revision, a retried run (after a
         # crash or a failed write) is not "unchanged" and schedules and notifies again — idempotently.
         self._schedule(agreement, now)
-        changes = "\n".join(f"- {md_text(a.describe()[:300])}" for a in applied_actions) or "- (no RAM change needed)"
+        grants = effective_grant(agreement, system_documents or {})
+        record["grant"] = [g.to_dict() for g in grants]
+        created = self.ledger.get(agreement.role_name)  # for people: ownership is decided by the ledger itself
+        record["roleId"] = created.role_id if created and created.agreement_id == agreement.agreement_id else None
+        changes = "\n".join(f"- {md_text(a.brief())}" for a in applied_actions) or "- (no RAM change needed)"
+        if sessions_cut:
+            changes += ("\n\nThe role was deleted and created again, so every session issued before this "
+                        "amendment stopped working (" + md_text("; ".join(sessions_cut)) + ").")
         self._notice(agreement.agreement_id, f"{kind}:{agreement.digest}:{revision}", strict=True, title=
                      f"Agreement {agreement.agreement_id} {kind}", text=
                      f"**{agreement.partner.display}** ({agreement.partner.account_id}) may assume "
                      f"**{agreement.role_name}** in {agreement.owner.display} "
                      f"{'from ' + iso(agreement.starts_at) + ' ' if agreement.starts_at else ''}"
-                     f"until {iso(agreement.expires_at)}.\n\nRAM changes:\n{changes}\n\n"
+                     f"until {iso(agreement.expires_at)}.\n\n"
+                     f"What the role grants, by service (every Allow of the agreed policies; the guard policy "
+                     f"still denies the account's control plane and rolepact itself):\n{grant_markdown(grants)}\n\n"
+                     f"RAM changes:\n{changes}\n\n"
                      f"### Onboarding for {agreement.partner.display}\n\n{onboarding_markdown(pack)}")
         self.records.put_status(agreement.agreement_id, record)
         if kind == "amended" and previous.expires_at != agreement.expires_at:
             self._pre_expiry_notices(agreement, now)  # moved into a notice window: its point has passed
         return Outcome(agreement.source_key, agreement.agreement_id, "applied", state,
                        [a.describe() for a in applied_actions])
+
+    def _upload_record(self, digest: str, now: datetime, uploader: str | None) -> dict:
+        """`claimedUploader` is what the event said — never stated as fact: `uploaderVerified` is true only
+        when the bucket policy made anyone else's upload impossible (approved uploaders and their lock)."""
+        verified = self.settings.guardrails.approved_uploaders is not None and self.uploader_lock().enforced
+        return {"digest": digest, "at": iso(now), "result": "applied", "claimedUploader": uploader,
+                "uploaderVerified": verified}
 
     def _record_end(self, agreement_id: str, status: dict, removed: list[Action], reason: str) -> Outcome:
         now = self.settings.now()
@@ -428,6 +527,7 @@ class Reconciler:
         """Record and notify a refusal; RAM is not touched. `upload` identifies this upload of `key`
         (ETag and time), so that redeliveries notify once but a later identical upload notifies again."""
         now = self.settings.now()
+        problems = _bounded(problems)
         errors = [p.to_dict() for p in problems]
         if is_agreement_key(key):
             self._end_pending(key)  # an earlier upload of this file may have been granted half-way
@@ -448,7 +548,7 @@ class Reconciler:
                                                "digest": digest, "errors": errors, "updatedAt": iso(now)})
         log.warning("rejected %s: %s", key, "; ".join(str(p) for p in problems),
                     extra={"agreementId": agreement_id, "reason": reason})
-        lines = "\n".join(f"- `{md_code(p.path)}`: {md_text(p.message)}" for p in problems)
+        lines = _problem_lines(problems, where=f"status/{agreement_id}.json" if agreement_id else "status/_files/")
         self._notice(agreement_id or "_files", f"rejected:{key}:{digest}:{upload}",
                      f"Agreement file rejected: {key}",
                      f"**{md_text(key)}** was refused ({reason}); nothing in RAM was changed.\n\n{lines}", strict=True)
@@ -490,7 +590,8 @@ class Reconciler:
     def _roll_back(self, agreement: Agreement, previous: Agreement | None, now: datetime) -> None:
         if previous is not None and self._breaks_guardrails(previous, now):
             previous = None  # never roll "back" to a recorded revision intake would refuse
-        target = target_for(previous, now, self.protect) if previous is not None else ended_role(
+        extended = self.settings.extended_trust_conditions
+        target = target_for(previous, now, self.protect, extended_trust=extended) if previous is not None else ended_role(
             agreement.agreement_id, agreement.role_name, agreement.owner.account_id)
         try:
             self.executor.converge(target)
@@ -530,11 +631,15 @@ class Reconciler:
         for offset in sorted(self.settings.notice_offsets):  # the nearest notice point that has been reached
             if agreement.expires_at - offset <= now < agreement.expires_at:
                 label = _label(offset)
-                self._notice(agreement.agreement_id, f"expiring-{label}:{iso(agreement.expires_at)}",
+                notice_id = f"expiring-{label}:{iso(agreement.expires_at)}"
+                earlier = [f"expiring-{_label(o)}:{iso(agreement.expires_at)}"
+                           for o in self.settings.notice_offsets if o > offset]
+                self._notice(agreement.agreement_id, notice_id,
                              f"Agreement {agreement.agreement_id} expires in {label}",
                              f"**{agreement.partner.display}** loses access to **{agreement.role_name}** at "
                              f"{iso(agreement.expires_at)}.\n\nTo renew, edit `expiresAt` in "
-                             f"`{agreement.source_key}` and upload it again.")
+                             f"`{agreement.source_key}` and upload it again."
+                             + notice_note(self.settings, self.gateways, self.records, agreement, notice_id, earlier))
                 break  # only the nearest notice is due
 
     def _notice(self, agreement_id: str | None, notice_id: str, title: str, text: str, *,
@@ -550,6 +655,30 @@ class Reconciler:
             log.error("could not record notice %s: %s", notice_id, error)
 
 
+def sessions_to_cut(previous: Agreement | None, new: Agreement) -> list[str]:
+    """Why an amendment must end the role's live sessions: it removes an identity that may assume it.
+
+    RAM evaluates a session's *permissions* on every call, so removed policies, a shorter window or
+    fewer IP ranges (guard policy) bind live sessions at once. The trust policy's principals are only
+    read at AssumeRole: another partner or a removed principal would keep the sessions issued before
+    the amendment until they expire. (A new ExternalId changes no identity: it is a rotation, and the
+    sessions of the same principals stay.)
+    """
+    if previous is None:
+        return []
+    reasons = []
+    if previous.partner.account_id != new.partner.account_id:
+        reasons.append(f"partner changed from {previous.partner.account_id} to {new.partner.account_id}")
+    else:
+        now_trusted = set(new.principal_arns())
+        whole_account = f"acs:ram::{new.partner.account_id}:root" in now_trusted
+        removed = [p for p in previous.principals
+                   if f"acs:ram::{previous.partner.account_id}:{p}" not in now_trusted and not whole_account]
+        if removed:
+            reasons.append(f"principals removed: {', '.join(removed)}")
+    return reasons
+
+
 def _applied_agreement(status: dict | None) -> Agreement | None:
     if not status or not status.get("agreementText"):
         return None
@@ -558,6 +687,30 @@ def _applied_agreement(status: dict | None) -> Agreement | None:
                                max_bytes=1 << 30)
     except AgreementRejected:
         return None
+
+
+def _bounded(problems: list[Problem]) -> list[Problem]:
+    """At most MAX_PROBLEMS problems (and a line counting the rest), each cut short: a refusal is one
+    bounded status record whatever the file (or the guardrails) found."""
+    from shared.agreements.schema import MAX_PROBLEM_CHARS, MAX_PROBLEMS
+
+    kept = [Problem(p.path[:200], p.message[:MAX_PROBLEM_CHARS]) for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        kept.append(Problem("(file)", f"... and {len(problems) - MAX_PROBLEMS} more problems not listed"))
+    return kept
+
+
+def _problem_lines(problems: list[Problem], *, where: str, budget: int = NOTICE_LIST_BYTES) -> str:
+    """The problems as markdown lines that fit one DingTalk message: one refusal, one message."""
+    lines, size = [], 0
+    for index, problem in enumerate(problems):
+        line = f"- `{md_code(problem.path)}`: {md_text(problem.message)}"
+        if lines and size + wire_bytes(line) > budget:
+            lines.append(f"- ... and {len(problems) - index} more: see `{md_code(where)}`")
+            break
+        lines.append(line)
+        size += wire_bytes(line) + 1
+    return "\n".join(lines)
 
 
 def _digest(raw: bytes) -> str:

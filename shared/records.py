@@ -8,6 +8,7 @@
     schedule/<UTC time>/<id>/<kind> wake-up hints for the expiry enforcer, listed in time order
     outbox/<time>-<id>.json         DingTalk messages waiting for a free slot (rate limit) or a working robot
     control/revoke-partner/<uid>    the kill switch
+    proposals/<agreementId>.json    right-sized agreement proposed at renewal (never applied by itself)
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from shared.log import get_logger
+
+log = get_logger("records")
+
 AGREEMENTS = "agreements/"
 STATUS = "status/"
 STATUS_FILES = "status/_files/"
@@ -25,8 +30,9 @@ KEY_INDEX = "state/keys/"
 NOTICES = "state/notices/"
 SCHEDULE = "schedule/"
 OUTBOX = "outbox/"
+URGENT = "0-"  # outbox/0-<time>-<hash>.json: listed before outbox/<time>-... (times start with 2)
 CONTROL_REVOKE = "control/revoke-partner/"
-OWN_PREFIXES = ("status/", "state/", "schedule/", "outbox/", "audit/", "reports/", "control/")
+OWN_PREFIXES = ("status/", "state/", "schedule/", "outbox/", "audit/", "reports/", "control/", "proposals/")
 
 
 def stamp(moment: datetime) -> str:
@@ -128,6 +134,9 @@ class Records:
         return self.store.put_json(self._notice_path(agreement_id, notice_id), {"notice": notice_id[:2000]},
                                    forbid_overwrite=True)
 
+    def notice_claimed(self, agreement_id: str, notice_id: str) -> bool:
+        return self.store.head(self._notice_path(agreement_id, notice_id)) is not None
+
     def unclaim_notice(self, agreement_id: str, notice_id: str) -> None:
         self.store.delete(self._notice_path(agreement_id, notice_id))
 
@@ -156,9 +165,11 @@ class Records:
         self.store.delete(entry.marker)
 
     # -- outbox -------------------------------------------------------------------------------------------------------
-    def enqueue(self, message: dict, now: datetime) -> str:
+    def enqueue(self, message: dict, now: datetime, *, urgent: bool = False) -> str:
+        """Queue a DingTalk message. Keys sort by time; `urgent` ones (the kill switch) sort before every
+        other message (`0-` < `2…`), so a flood of lesser notices never holds them back."""
         digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:16]
-        key = f"{OUTBOX}{stamp(now)}-{digest}.json"
+        key = f"{OUTBOX}{URGENT if urgent else ''}{stamp(now)}-{digest}.json"
         self.store.put_json(key, message, forbid_overwrite=True)
         return key
 
@@ -166,8 +177,14 @@ class Records:
         items = []
         for key in self.store.iter_keys(OUTBOX):
             message = self.store.get_json(key)
-            if message is not None:
-                items.append((key, message))
+            if message is None:
+                continue
+            if not (isinstance(message, dict) and isinstance(message.get("title"), str)
+                    and isinstance(message.get("text"), str)):
+                log.error("outbox item %s is not a message rolepact wrote; removed", key)
+                self.store.delete(key)  # it would sit at the head of the queue for good
+                continue
+            items.append((key, message))
             if len(items) >= limit:
                 break
         return items

@@ -3,8 +3,9 @@
 Settings are read from the environment once per instance (cold start); credentials come
 from each invocation's context (they rotate). Logs are JSON lines tagged with the request
 id. Malformed trigger bytes are logged and answered, never raised: retrying garbage helps
-nobody. Cloud failures that may pass (throttling, 5xx) are raised, so FC retries the
-invocation — every handler is idempotent.
+nobody. A versioned bucket (no once-only record holds there) makes every invocation refuse
+before any work (shared/bucket_guard.py). Cloud failures that may pass (throttling, 5xx)
+are raised, so FC retries the invocation — every handler is idempotent.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import os
 from collections.abc import Callable
 
 from shared import log
+from shared.bucket_guard import refuse as refuse_versioned
+from shared.errors import BucketVersioned
 from shared.events import EventError
 from shared.fc_context import account_id_of, credentials_of, function_name_of, request_id_of
 from shared.settings import Settings
@@ -51,7 +54,12 @@ def run(function: str, event, context, work: Callable) -> dict:
     tokens = (log.request_id_var.set(request_id_of(context)), log.function_var.set(name))
     try:
         settings = settings_for(context)
-        result = work(event, settings, Gateways.connect(settings))
+        gateways = Gateways.connect(settings)
+        try:
+            gateways.store.ensure_unversioned()  # one read per invocation; every marker write relies on it
+            result = work(event, settings, gateways)
+        except BucketVersioned as refused:  # retrying cannot help: answer, do not raise
+            return refuse_versioned(refused, settings, gateways)
         return result if isinstance(result, dict) else {"result": result}
     except EventError as problem:
         logger.error("malformed trigger event: %s", problem)

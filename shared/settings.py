@@ -14,6 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 DEFAULT_PRIVILEGED_POLICIES = ("AdministratorAccess", "AliyunRAMFullAccess", "AliyunSTSAssumeRoleAccess")
+# What agreements may grant unless the owner says otherwise: the seed's services (ECS, and the VPC reads
+# AliyunECSFullAccess carries). Entries are RAM service codes ("oss") or action patterns ("oss:Get*").
+DEFAULT_GRANTABLE_SERVICES = ("ecs", "vpc")
+# Every rolepact deployment's bucket and FC service (FC 3.0: functions) is named with this prefix, so that
+# each deployment's guard policies can deny partners all of them (docs/security.md, "Deployments").
+DEFAULT_DEPLOYMENT_PREFIX = "rolepact"
 DEFAULT_SENSITIVE_ACTIONS = ("ram:*", "sts:AssumeRole", "ecs:DeleteInstance", "ecs:DeleteInstances",
                              "ecs:ModifyInstanceAttribute", "ecs:ResetDisk", "ecs:DeleteSnapshot",
                              "ecs:AuthorizeSecurityGroup", "oss:DeleteBucket", "oss:PutBucketPolicy",
@@ -54,6 +60,14 @@ class Guardrails:
     max_session_seconds: int = 14400
     approved_uploaders: frozenset[str] | None = None  # OSS principal ids; None: anyone who can write
     max_file_bytes: int = 64 * 1024
+    # RAM's trust-policy size limit is not documented (only its error code is): refuse up front
+    # what might not fit, at the smallest limit RAM has documented for any policy document.
+    max_trust_policy_chars: int = 2048
+    # service codes / action patterns an agreement's Allow statements may reach ("*": any service)
+    grantable: tuple[str, ...] = DEFAULT_GRANTABLE_SERVICES
+    # role names must start with it (""= any name); deploy/service-role-policy.json limits the
+    # service role's RAM writes to the same prefix
+    role_name_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class Settings:
     dingtalk_secret: str | None = None
     notice_offsets: tuple[timedelta, ...] = (timedelta(days=7), timedelta(days=1))
     service_name: str = "rolepact"  # FC 2.0 only: FC 3.0 functions belong to no service
+    deployment_prefix: str = DEFAULT_DEPLOYMENT_PREFIX
     worker_function: str = "reconcile_worker"
     fc_api: str = "fc2"  # which Function Compute API the deployment runs on: fc2 (FC 2.0) | fc3 (FC 3.0)
     fanout_threshold: int = 20
@@ -78,6 +93,9 @@ class Settings:
     remediation: str = "report"  # role auditor: report | fix
     sensitive_actions: tuple[str, ...] = DEFAULT_SENSITIVE_ACTIONS
     denial_burst: int = 5  # denied calls within ROLEPACT_AUDIT_DENIAL_WINDOW_SECONDS that make a finding
+    # Also put the window, source IP and MFA into the trust policy (undocumented there; the guard
+    # policy enforces them either way). Opt-in, for accounts where the conformance suite passed.
+    extended_trust_conditions: bool = False
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
 
@@ -99,6 +117,9 @@ class Settings:
             max_session_seconds=int(env.get("ROLEPACT_MAX_SESSION_SECONDS", "14400")),
             approved_uploaders=_set(env.get("ROLEPACT_APPROVED_UPLOADERS")),
             max_file_bytes=int(env.get("ROLEPACT_MAX_FILE_BYTES", str(64 * 1024))),
+            max_trust_policy_chars=int(env.get("ROLEPACT_MAX_TRUST_POLICY_CHARS", "2048")),
+            grantable=parse_grantable(env.get("ROLEPACT_GRANTABLE_SERVICES")),
+            role_name_prefix=parse_role_name_prefix(env.get("ROLEPACT_ROLE_NAME_PREFIX")),
         )
         endpoints = Endpoints(
             ram=env.get("ROLEPACT_RAM_ENDPOINT") or None,
@@ -118,6 +139,7 @@ class Settings:
             dingtalk_secret=env.get("ROLEPACT_DINGTALK_SECRET") or None,
             notice_offsets=parse_offsets(env.get("ROLEPACT_NOTICE_OFFSETS", "7d,1d")),
             service_name=env.get("ROLEPACT_SERVICE_NAME") or env.get("FC_SERVICE_NAME") or "rolepact",
+            deployment_prefix=parse_deployment_prefix(env.get("ROLEPACT_DEPLOYMENT_PREFIX")),
             worker_function=env.get("ROLEPACT_WORKER_FUNCTION", "reconcile_worker"),
             fc_api=parse_fc_api(env.get("ROLEPACT_FC_API")),
             fanout_threshold=int(env.get("ROLEPACT_FANOUT_THRESHOLD", "20")),
@@ -128,6 +150,7 @@ class Settings:
             remediation=env.get("ROLEPACT_REMEDIATION", "report"),
             sensitive_actions=tuple(_list(env.get("ROLEPACT_SENSITIVE_ACTIONS"))) or DEFAULT_SENSITIVE_ACTIONS,
             denial_burst=int(env.get("ROLEPACT_DENIAL_BURST", "5")),
+            extended_trust_conditions=_flag(env, "ROLEPACT_TRUST_EXTRA_CONDITIONS"),
         )
         if env.get("ALIBABA_CLOUD_ACCESS_KEY_ID") and env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
             values["credentials"] = Credentials(env["ALIBABA_CLOUD_ACCESS_KEY_ID"],
@@ -145,9 +168,17 @@ ENVIRONMENT_VARIABLES = (
     "ROLEPACT_DINGTALK_WEBHOOK", "ROLEPACT_DINGTALK_SECRET", "ROLEPACT_NOTICE_OFFSETS", "ROLEPACT_SERVICE_NAME",
     "ROLEPACT_WORKER_FUNCTION", "ROLEPACT_FANOUT_THRESHOLD", "ROLEPACT_FANOUT_BATCH_SIZE", "ROLEPACT_MAX_CONCURRENCY",
     "ROLEPACT_MAX_ATTEMPTS", "ROLEPACT_FAILURE_REPORT_AFTER", "ROLEPACT_REMEDIATION", "ROLEPACT_SENSITIVE_ACTIONS",
-    "ROLEPACT_DENIAL_BURST", "ROLEPACT_FC_API",
+    "ROLEPACT_DENIAL_BURST", "ROLEPACT_FC_API", "ROLEPACT_TRUST_EXTRA_CONDITIONS", "ROLEPACT_MAX_TRUST_POLICY_CHARS",
+    "ROLEPACT_GRANTABLE_SERVICES", "ROLEPACT_ROLE_NAME_PREFIX", "ROLEPACT_DEPLOYMENT_PREFIX",
 )
 FC_APIS = ("fc2", "fc3")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw not in ("true", "false"):
+        raise ValueError(f"{name}: {raw!r} is not true or false")
+    return raw == "true"
 
 
 def _list(raw: str | None) -> list[str]:
@@ -157,6 +188,44 @@ def _list(raw: str | None) -> list[str]:
 def _set(raw: str | None) -> frozenset[str] | None:
     items = _list(raw)
     return frozenset(items) if items else None
+
+
+_SERVICE_CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ACTION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*:[A-Za-z0-9*?]+$")
+
+
+def parse_grantable(raw: str | None) -> tuple[str, ...]:
+    """`ecs,vpc,oss:Get*` -> what agreements may grant; unset or empty = the default, `*` = any service.
+    An invalid entry makes every invocation fail at start, like a bad notice offset."""
+    items = _list(raw)
+    if not items:
+        return DEFAULT_GRANTABLE_SERVICES
+    for item in items:
+        if item != "*" and not _SERVICE_CODE.match(item.lower()) and not _ACTION_PATTERN.match(item):
+            raise ValueError(f"ROLEPACT_GRANTABLE_SERVICES: {item!r} is neither a service code (ecs), an action "
+                             f"pattern (ecs:Describe*) nor *")
+    return tuple(dict.fromkeys(item if ":" in item else item.lower() for item in items))
+
+
+_ROLE_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,31}$")
+_DEPLOYMENT_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{2,31}$")
+
+
+def parse_role_name_prefix(raw: str | None) -> str:
+    prefix = (raw or "").strip()
+    if prefix and not _ROLE_PREFIX.match(prefix):
+        raise ValueError(f"ROLEPACT_ROLE_NAME_PREFIX: {prefix!r} is not the start of a RAM role name "
+                         f"(letters, digits, '.', '-'; at most 32 characters)")
+    return prefix
+
+
+def parse_deployment_prefix(raw: str | None) -> str:
+    """The naming scheme of rolepact deployments; never empty (that would deny every bucket)."""
+    prefix = (raw or "").strip() or DEFAULT_DEPLOYMENT_PREFIX
+    if not _DEPLOYMENT_PREFIX.match(prefix):
+        raise ValueError(f"ROLEPACT_DEPLOYMENT_PREFIX: {prefix!r} must be 3-32 lowercase letters, digits or '-' "
+                         f"(the start of every rolepact bucket and FC service name)")
+    return prefix
 
 
 def parse_fc_api(raw: str | None) -> str:

@@ -15,6 +15,7 @@ class RoleSnapshot:
     max_session_duration: int
     tags: Mapping[str, str] = field(default_factory=dict)
     attached: frozenset[tuple[str, str]] = frozenset()  # (PolicyType, PolicyName)
+    create_date: str = ""  # RAM's CreateDate (ISO 8601)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class RoleSummary:
     description: str
     max_session_duration: int
     tags: Mapping[str, str] = field(default_factory=dict)
+    create_date: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class ActualState:
     # policies with this agreement's names (`rp-<hash>-...`) that rolepact did not create: never
     # versioned or deleted (a plan that needs one of these names is refused)
     foreign: frozenset[str] = frozenset()
+    # the agreement that created `role`, per rolepact's records (shared.ownership: its RoleId); None when
+    # rolepact did not create it, whatever its description or tags say
+    role_owner: str | None = None
 
 
 @dataclass(frozen=True)

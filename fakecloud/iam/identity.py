@@ -22,6 +22,7 @@ class Caller:
     session: StsSession | None = None
     key: AccessKey | None = None
     user_agent: str = ""
+    vpc_id: str | None = None  # the call came through a VPC endpoint (acs:SourceVpc)
 
     @property
     def is_root(self) -> bool:

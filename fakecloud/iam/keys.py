@@ -39,6 +39,10 @@ class AccessKey:
     expiration: datetime | None = None
     session: StsSession | None = None
     parent_key_id: str | None = None  # for STS keys: the key that called AssumeRole
+    # A console logon (FakeCloud.console_logon), not an AccessKey pair: only such a session can
+    # carry MFA ("acs:MFAPresent is true only after an MFA logon"; AccessKey calls never do).
+    console: bool = False
+    console_mfa: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,14 @@ class Credentials:
 
 @dataclass
 class CallerContext:
-    """Per-key network/session facts a test can set: where the call comes from, MFA."""
+    """Per-key network facts a test can set: where the call comes from.
+
+    `vpc_id`: the calls come through a VPC endpoint (acs:SourceVpc); what acs:SourceIp they
+    carry then is `FakeCloud.vpc_source_ip`'s choice (none, or `source_ip` as a private address).
+    """
 
     source_ip: str | None = None
-    mfa: bool | None = None
+    vpc_id: str | None = None
 
 
 class KeyStore:
@@ -85,13 +93,13 @@ class KeyStore:
         return [k for k in list(self._keys.values())
                 if k.kind == "ram-user" and k.account_id == account_id and (k.user_name or "").lower() == wanted]
 
-    def set_context(self, access_key_id: str, *, source_ip: str | None = None, mfa: bool | None = None) -> None:
+    def set_context(self, access_key_id: str, *, source_ip: str | None = None, vpc_id: str | None = None) -> None:
         with self._lock:
             ctx = self._context.setdefault(access_key_id, CallerContext())
             if source_ip is not None:
                 ctx.source_ip = source_ip
-            if mfa is not None:
-                ctx.mfa = mfa
+            if vpc_id is not None:
+                ctx.vpc_id = vpc_id or None  # "" = back to the public endpoint
 
     def context_of(self, key: AccessKey) -> CallerContext:
         """Context set on this key, falling back along the chain of keys that assumed it."""
@@ -100,8 +108,8 @@ class KeyStore:
         while current is not None:
             ctx = self._context.get(current.access_key_id)
             if ctx:
-                merged.source_ip = merged.source_ip or ctx.source_ip
-                merged.mfa = merged.mfa if merged.mfa is not None else ctx.mfa
+                if merged.source_ip is None and merged.vpc_id is None:  # the nearest key that says wins
+                    merged.source_ip, merged.vpc_id = ctx.source_ip, ctx.vpc_id
             current = self._keys.get(current.parent_key_id) if current.parent_key_id else None
         return merged
 

@@ -9,8 +9,13 @@ Facts and guesses:
 - envelope fields and `type` = `<product>:ActionTrail:<eventType>` [D];
   `source` = `acs.<product>` [? style of service events]; IMS events (RAM users and keys)
   are given product `ram`, the product that owns them [?].
-- regional events reach only functions of their region; global events (RAM) reach every
-  region of the account [? where global events are published is not documented].
+- regional events reach only functions of their region. Where global (RAM) events are published
+  is not documented; `EventBridge.global_events_region` is the fake's guess: the region that stores
+  global events (`fakecloud.trail.GLOBAL_EVENTS_REGION`, the default -- conservative: a deployment
+  elsewhere sees RAM events only through its LookupEvents pull of that region), or None = every
+  region's bus.
+- only Write events are published ([D] EventBridge "ActionTrail events": "EventBridge supports only
+  ActionTrail events of the write type"); `cloud.trail.publish_reads` says otherwise.
 - FC's EventBridge triggers can be sync; the fake always delivers through the async queue,
   so retries follow the function's async policy (max_async_retry, on_failure).
 
@@ -30,6 +35,7 @@ from datetime import datetime, timedelta, timezone
 
 from fakecloud import clock
 from fakecloud.errors import ServiceError
+from fakecloud.trail import GLOBAL_EVENTS_REGION
 
 CHINA_TZ = timezone(timedelta(hours=8))
 PUBLISH_ADDR = "172.25.0.1"  # a bus front-end address, like the docs' masked 172.25.XX.XX
@@ -190,6 +196,7 @@ class EventBridge:
         self.cloud = cloud
         self.fc = fc_backend
         self.published: deque[dict] = deque(maxlen=1000)
+        self.global_events_region: str | None = GLOBAL_EVENTS_REGION
         self._unsubscribe = cloud.trail.subscribe(self.deliver)
 
     def close(self) -> None:
@@ -209,6 +216,8 @@ class EventBridge:
             if not trigger.enabled or trigger.pattern is None:
                 continue
             if regional and trigger.region != envelope["aliyunregionid"]:
+                continue
+            if not regional and self.global_events_region not in (None, trigger.region):
                 continue
             if trigger.pattern.matches(envelope):
                 body = body or json.dumps(envelope, ensure_ascii=False).encode("utf-8")

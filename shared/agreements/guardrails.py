@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from shared.agreements.model import Agreement
+from shared.documents import trust_policy_problems
 from shared.errors import Problem
 from shared.settings import Guardrails, Settings
 
@@ -60,13 +61,17 @@ def check_guardrails(agreement: Agreement, settings: Settings, *, uploader: str 
     return [
         *_owner(agreement, settings),
         *_partner(agreement, rails),
-        *_reserved_role_name(agreement),
+        *_role_name_prefix(agreement, rails),
         *(_uploader(uploader, rails) if check_uploader else []),
         *_privileged_system_policies(agreement, rails),
         *_escalating_custom_policies(agreement, rails),
+        *_ungrantable_custom_policies(agreement, rails),
         *_agreement_length(agreement, rails, now),
+        *(_start_horizon(agreement, rails, now) if is_new_revision else []),
         *_session_length(agreement, rails),
         *(_expiry(agreement, now) if is_new_revision else []),
+        *trust_policy_problems(agreement, max_chars=rails.max_trust_policy_chars,
+                               extended=settings.extended_trust_conditions),
     ]
 
 
@@ -95,17 +100,15 @@ def _uploader(uploader: str | None, rails: Guardrails) -> list[Problem]:
     return [Problem("(uploader)", f"{who}; only principals in ROLEPACT_APPROVED_UPLOADERS may upload agreements")]
 
 
-RESERVED_ROLE_PREFIXES = ("rolepact-", "aliyunservicerolefor")
-
-
-def _reserved_role_name(agreement: Agreement) -> list[Problem]:
-    """rolepact's own roles (its service role policy denies changing them) and Alibaba's
-    service-linked roles are never an agreement's role: refuse up front, not at CreateRole."""
-    name = agreement.role_name.lower()
-    if not name.startswith(RESERVED_ROLE_PREFIXES):
+def _role_name_prefix(agreement: Agreement, rails: Guardrails) -> list[Problem]:
+    """The service role may only write roles named with the prefix (deploy/service-role-policy.json):
+    refuse other names up front rather than fail at CreateRole. Case-sensitive, as RAM matches ARNs."""
+    prefix = rails.role_name_prefix
+    if not prefix or agreement.role_name.startswith(prefix):
         return []
-    return [Problem("role.name", f"role names starting with 'rolepact-' (rolepact's own roles) or "
-                                 f"'AliyunServiceRoleFor' (service-linked roles) are reserved; choose another name")]
+    return [Problem("role.name", f"role names must start with {prefix!r} (ROLEPACT_ROLE_NAME_PREFIX: the only roles "
+                                 f"rolepact's service role may change); rename the role, e.g. "
+                                 f"{prefix + agreement.role_name!r}")]
 
 
 # ======================================================================================= policies
@@ -134,13 +137,28 @@ def _escalating_custom_policies(agreement: Agreement, rails: Guardrails) -> list
     return problems
 
 
+def _ungrantable_custom_policies(agreement: Agreement, rails: Guardrails) -> list[Problem]:
+    """Every action a custom document allows must be within ROLEPACT_GRANTABLE_SERVICES."""
+    problems = []
+    for i, policy in enumerate(agreement.policies):
+        if policy.type != "Custom":
+            continue
+        for j, statement in enumerate(policy.document["Statement"]):
+            if statement["Effect"] == "Allow":
+                problems += [Problem(f"policies[{i}].document.Statement[{j}].{field}", reason)
+                             for field, reason in _outside_grantable(statement, rails.grantable)]
+    return problems
+
+
 def escalating_system_policy(index: int, name: str, document: dict | None, settings: Settings) -> list[Problem]:
-    """A system policy judged by what RAM says it grants, not by its name (e.g. AliyunFCFullAccess
-    allows ram:PassRole: a partner could run code with any role that trusts FC). `document` is the
-    policy's default version as RAM returns it; None (unreadable) passes, attaching will tell."""
-    allowed = {n.lower() for n in settings.guardrails.allowed_privileged_policies}
-    if name.lower() in allowed or not isinstance(document, dict):
+    """A system policy judged by what RAM says it grants, not by its name: escalation (e.g.
+    AliyunFCFullAccess allows ram:PassRole: a partner could run code with any role that trusts FC) and
+    services outside ROLEPACT_GRANTABLE_SERVICES (e.g. ReadOnlyAccess reads dozens of services).
+    `document` is the policy's default version as RAM returns it; None (unreadable) passes, attaching
+    will tell."""
+    if not isinstance(document, dict):
         return []
+    exempt = name.lower() in {n.lower() for n in settings.guardrails.allowed_privileged_policies}
     statements = document.get("Statement")
     problems = []
     for statement in statements if isinstance(statements, list) else [statements]:
@@ -154,10 +172,63 @@ def escalating_system_policy(index: int, name: str, document: dict | None, setti
             continue
         if "Resource" not in normalized and "NotResource" not in normalized:
             normalized["Resource"] = "*"
-        for _, reason in _escalations(normalized):
-            problems.append(Problem(f"policies[{index}].name", f"system policy {name}: {reason}; "
-                                                               f"remove it, {_ALLOW_HINT.format(name=name)}"))
+        reasons = [] if exempt else [f"{reason}; remove it, {_ALLOW_HINT.format(name=name)}"
+                                     for _, reason in _escalations(normalized)]
+        reasons += [reason for _, reason in _outside_grantable(normalized, settings.guardrails.grantable)]
+        problems += [Problem(f"policies[{index}].name", f"system policy {name}: {reason}") for reason in reasons]
     return problems
+
+
+def _outside_grantable(statement: dict, grantable: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(field, why) for what an Allow statement grants beyond ROLEPACT_GRANTABLE_SERVICES: one problem per
+    service, so a policy spanning many services says which ones, once each."""
+    if "*" in grantable:
+        return []
+    hint = (f"ROLEPACT_GRANTABLE_SERVICES allows {', '.join(grantable)}; remove it, or an administrator adds "
+            f"the service there")
+    if "NotAction" in statement:
+        return [("NotAction", f"an Allow with NotAction grants every service not listed; {hint}")]
+    outside: dict[str, list[str]] = {}
+    for pattern in _as_list(statement["Action"]):
+        if not _grantable(pattern, grantable):
+            service = pattern.rpartition(":")[0].lower() or "*"
+            outside.setdefault(service, []).append(pattern)
+    return [("Action", f"{', '.join(repr(p) for p in patterns[:5])}{' …' if len(patterns) > 5 else ''} "
+                       f"{'reaches every service' if service == '*' or _has_wildcard(service) else f'grants {service}'}"
+                       f", which agreements may not grant; {hint}")
+            for service, patterns in outside.items()]
+
+
+def _grantable(pattern: str, grantable: tuple[str, ...]) -> bool:
+    """Whether every action `pattern` matches is within the allow-list (conservative: a wildcard in the
+    service part is within nothing but `*`)."""
+    service, _, name = pattern.rpartition(":")
+    if not service or _has_wildcard(service):
+        return False
+    for entry in grantable:
+        allowed_service, _, allowed_name = entry.rpartition(":")
+        if not allowed_service:  # a whole service
+            if service.lower() == entry.lower():
+                return True
+        elif service.lower() == allowed_service.lower() and _within(name, allowed_name):
+            return True
+    return False
+
+
+def _within(pattern: str, allowed: str) -> bool:
+    """Whether every action name `pattern` matches is matched by `allowed` (both RAM wildcards)."""
+    if allowed == "*":
+        return True
+    if not _has_wildcard(allowed):
+        return not _has_wildcard(pattern) and pattern.lower() == allowed.lower()
+    stem = allowed[:-1]
+    if allowed.endswith("*") and not _has_wildcard(stem):
+        return pattern.lower().startswith(stem.lower()) and not _has_wildcard(pattern[:len(stem)])
+    return not _has_wildcard(pattern) and _matches(allowed, pattern)
+
+
+def _has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
 
 
 def _escalations(statement: dict, agreement: Agreement | None = None) -> list[tuple[str, str]]:
@@ -267,6 +338,15 @@ def _agreement_length(agreement: Agreement, rails: Guardrails, now: datetime) ->
     return [Problem("expiresAt", f"the agreement would last {_span(length)} from {since}; "
                                  f"ROLEPACT_MAX_AGREEMENT_DAYS allows at most {rails.max_agreement_days} days; "
                                  f"choose an earlier expiresAt and extend it later by editing the file")]
+
+
+def _start_horizon(agreement: Agreement, rails: Guardrails, now: datetime) -> list[Problem]:
+    """A grant planned far ahead is a sleeper nobody reviews when it wakes up: startsAt may be at most
+    ROLEPACT_MAX_AGREEMENT_DAYS ahead, the same horizon as an agreement's length."""
+    if agreement.starts_at is None or agreement.starts_at - now <= timedelta(days=rails.max_agreement_days):
+        return []
+    return [Problem("startsAt", f"startsAt {_utc(agreement.starts_at)} is more than {rails.max_agreement_days} days "
+                                f"ahead (ROLEPACT_MAX_AGREEMENT_DAYS); upload the agreement closer to its start")]
 
 
 def _session_length(agreement: Agreement, rails: Guardrails) -> list[Problem]:

@@ -43,9 +43,16 @@ MSG_CUSTOM_NAME = "must be 1-64 letters, digits or '-', starting with a letter o
 MSG_ACTION = "must be '*' or 'service:Action' (wildcards * and ? allowed), e.g. 'ecs:StartInstance'"
 MSG_RESOURCE = "must be '*' or an ARN starting with 'acs:', e.g. 'acs:ecs:*:*:instance/*'"
 MSG_CONDITION_KEY = "must be a condition key like 'acs:SourceIp' or 'acs:CurrentTime'"
-MSG_EXTERNAL_ID = "must be 2-1224 characters: letters, digits or _+=,.@:/-"
+MSG_EXTERNAL_ID = (f"must be {S.MIN_EXTERNAL_ID_CHARS}-1224 characters: letters, digits or _+=,.@:/- "
+                   f"(a random value the partner cannot guess, e.g. 16 hex digits)")
 MSG_DATE_TIME = "must be an ISO 8601 date-time such as 2027-06-01T00:00:00Z"
 MSG_NAIVE_TIME = "must include a time zone, e.g. 2027-06-01T00:00:00Z"
+MSG_POLICY_DATE = ("must be a date as RAM documents it: YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm, "
+                   "e.g. 2027-06-01T00:00:00Z")
+MSG_MFA_WITH_EXTERNAL_ID = (
+    "cannot be combined with conditions.externalId: MFA is present only in a console session signed in with "
+    "MFA, and the console's Switch Role cannot pass an ExternalId (nor can `aliyun configure`), so the partner "
+    "would have no way in; keep one of the two")
 MSG_PRINCIPAL = "must be 'root', 'user/<name>' or 'role/<name>' of the partner account"
 
 
@@ -57,8 +64,23 @@ def parse_agreement(raw: bytes, *, key: str, max_bytes: int = 65536) -> Agreemen
     reader.scan(document)
     agreement = reader.agreement(document)
     if reader.problems or agreement is None:
-        raise AgreementRejected(reader.problems, reason="invalid")
-    return Agreement(**agreement, source_key=key, digest=hashlib.sha256(raw).hexdigest())
+        raise AgreementRejected(reader.reported(), reason="invalid")
+    result = Agreement(**agreement, source_key=key, digest=hashlib.sha256(raw).hexdigest())
+    _check_trust_policy_length(result)
+    return result
+
+
+def _check_trust_policy_length(agreement: Agreement) -> None:
+    """The partner's principals and the conditions are written into the role's trust policy, which RAM
+    caps in length: refused here, not half-way through CreateRole."""
+    from shared.documents import canonical, trust_policy
+
+    length = len(canonical(trust_policy(agreement)))
+    if length > S.MAX_TRUST_POLICY_CHARS:
+        raise AgreementRejected([Problem("partner.principals", (
+            f"with these principals and conditions the role's trust policy would be {length} characters; RAM "
+            f"allows at most {S.MAX_TRUST_POLICY_CHARS}: list fewer principals or IP ranges (or use 'root' for "
+            f"the whole partner account), or a shorter externalId"))], reason="invalid")
 
 
 def read_agreement_id(raw: bytes) -> str | None:
@@ -141,6 +163,10 @@ def _load(raw: bytes, max_bytes: int) -> tuple[dict, _DuplicateKeys]:
 
 
 # ======================================================================================= helpers
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _join(path: str, key: str) -> str:
     """`role` + `name` -> `role.name`; keys that are not identifiers are quoted: `x["sts:ExternalId"]`."""
     if _IDENTIFIER.fullmatch(key):
@@ -164,14 +190,16 @@ def _show(value: object) -> str:
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
     """` (did you mean 'policies'?)` for a near miss, else an empty string."""
+    if len(word) > 100:  # difflib is quadratic; nobody misspells a field that long
+        return ""
     same_case = [c for c in choices if c.lower() == word.lower()]
     close = same_case or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _unknown_field(key: str, allowed: tuple[str, ...]) -> str:
-    hint = _suggest(key, allowed)
-    return f"unknown field {key!r}" + (hint or f"; expected one of: {', '.join(allowed)}")
+    hint = _suggest(key, allowed) if len(key) <= 100 else ""
+    return f"unknown field {_show(key)}" + (hint or f"; expected one of: {', '.join(allowed)}")
 
 
 def _encodable(text: str) -> bool:
@@ -187,6 +215,13 @@ def _to_utc(text: str) -> datetime:
     local, offset = (text[:-1], timedelta(0)) if text.endswith("Z") else (text[:-6], _offset(text[-6:]))
     layout = "%Y-%m-%dT%H:%M:%S.%f" if "." in local else "%Y-%m-%dT%H:%M:%S"
     return datetime.strptime(local, layout).replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+
+
+def _whole_second(moment: datetime | None, *, up: bool) -> datetime | None:
+    if moment is None or not moment.microsecond:
+        return moment
+    floor = moment.replace(microsecond=0)
+    return floor + timedelta(seconds=1) if up else floor
 
 
 def _offset(text: str) -> timedelta:
@@ -205,9 +240,21 @@ class _Reader:
     def __init__(self, duplicates: _DuplicateKeys) -> None:
         self.duplicates = duplicates
         self.problems: list[Problem] = []
+        self.unreported = 0  # problems past MAX_PROBLEMS: counted, not listed
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path or FILE, message))
+        """Record a problem. A hostile file can have thousands: past MAX_PROBLEMS they are only counted,
+        and every path and message is cut short, so one refusal stays one bounded message and record."""
+        if len(self.problems) >= S.MAX_PROBLEMS:
+            self.unreported += 1
+            return
+        self.problems.append(Problem(_clip(path or FILE, 200), _clip(message, S.MAX_PROBLEM_CHARS)))
+
+    def reported(self) -> list[Problem]:
+        if not self.unreported:
+            return self.problems
+        return self.problems + [Problem(FILE, f"... and {self.unreported} more problems not listed; fix the "
+                                              f"ones above and upload the file again")]
 
     # ------------------------------------------------------------------ whole-tree checks
     def scan(self, document: dict) -> None:
@@ -359,7 +406,7 @@ class _Reader:
             self.problem(path, f"lists {len(value)} principals; at most {S.MAX_PRINCIPALS} are allowed "
                                f"(use 'root' to trust the whole partner account)")
         seen: dict = {}
-        for i, item in enumerate(value):
+        for i, item in enumerate(value[:S.MAX_PRINCIPALS]):
             if not isinstance(item, str):
                 self.problem(f"{path}[{i}]", f"must be a string, not {_kind(item)}")
             elif not re.fullmatch(S.PRINCIPAL_PATTERN, item):
@@ -374,6 +421,12 @@ class _Reader:
         if fields is None:
             return None
         name = self.string(fields.get("name", _ABSENT), "role.name", S.ROLE_NAME_PATTERN, MSG_ROLE_NAME)
+        if name is not None and re.fullmatch(S.RESERVED_ROLE_NAME_PATTERN, name):
+            self.problem("role.name", f"{name!r} is reserved: names starting with 'Aliyun' (Alibaba Cloud's service "
+                                      f"roles and service-linked roles, e.g. AliyunFCDefaultRole, "
+                                      f"aliyunosseventnotificationrole) or 'rolepact-' (rolepact's own roles) are "
+                                      f"never an agreement's role, in any case; choose another name")
+            name = None
         description = fields.get("description", "")
         if not isinstance(description, str):
             self.problem("role.description", f"must be a string, not {_kind(description)}")
@@ -512,6 +565,17 @@ class _Reader:
             for key, values in block.items():
                 self.string(key, _join(block_path, key), S.CONDITION_KEY_PATTERN, MSG_CONDITION_KEY)
                 self.condition_values(values, _join(block_path, key))
+                if operator.startswith("Date"):
+                    self.policy_dates(values, _join(block_path, key))
+
+    def policy_dates(self, value: object, path: str) -> None:
+        """RAM documents only YYYY-MM-DDThh:mm:ssZ / ...+hh:mm for date conditions."""
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            where = f"{path}[{i}]" if isinstance(value, list) else path
+            if isinstance(item, str) and not re.fullmatch(S.POLICY_DATE_PATTERN, item):
+                self.problem(where, f"{MSG_POLICY_DATE} (got {_show(item)})")
+            elif not isinstance(item, str) and item is not None and not isinstance(item, (dict, list)):
+                self.problem(where, f"{MSG_POLICY_DATE}, not {_kind(item)}")
 
     def condition_values(self, value: object, path: str) -> None:
         if isinstance(value, list) and not value:
@@ -523,8 +587,10 @@ class _Reader:
 
     # ------------------------------------------------------------------ dates
     def window(self, starts: object, expires: object) -> tuple[datetime | None, datetime | None]:
-        starts_at = self.timestamp(starts, "startsAt")
-        expires_at = self.timestamp(expires, "expiresAt")
+        # RAM compares acs:CurrentTime to the second: a fractional startsAt is rounded up and a fractional
+        # expiresAt down, so that access never begins early nor ends late.
+        starts_at = _whole_second(self.timestamp(starts, "startsAt"), up=True)
+        expires_at = _whole_second(self.timestamp(expires, "expiresAt"), up=False)
         if starts_at and expires_at and expires_at <= starts_at:
             self.problem("expiresAt", f"must be after startsAt ({starts}); access would never begin")
         return starts_at, expires_at
@@ -553,6 +619,8 @@ class _Reader:
         external_id = self.string(fields.get("externalId", _ABSENT), "conditions.externalId",
                                   S.EXTERNAL_ID_PATTERN, MSG_EXTERNAL_ID)
         require_mfa = self.boolean(fields.get("requireMfa", _ABSENT), "conditions.requireMfa")
+        if require_mfa and external_id:
+            self.problem("conditions.requireMfa", MSG_MFA_WITH_EXTERNAL_ID)
         ranges = self.ip_ranges(fields.get("sourceIpRanges", _ABSENT))
         return AccessConditions(external_id, bool(require_mfa), ranges)
 
@@ -568,7 +636,7 @@ class _Reader:
             self.problem(path, f"lists {len(value)} ranges; at most {S.MAX_IP_RANGES} are allowed")
         written: dict[str, int] = {}
         networks: dict[str, int] = {}
-        for i, item in enumerate(value):
+        for i, item in enumerate(value[:S.MAX_IP_RANGES]):
             network = self.ip_range(item, f"{path}[{i}]")
             if network is None or self.duplicate(written, item, path, i):
                 continue
@@ -576,7 +644,20 @@ class _Reader:
                 self.problem(f"{path}[{i}]", f"is the same range as {path}[{networks[network]}] ({network})")
             else:
                 networks[network] = i
+        self.ip_coverage(networks)
         return tuple(networks)
+
+    def ip_coverage(self, networks: dict[str, int]) -> None:
+        """Ranges that together cover (nearly) every address (0.0.0.0/1 + 128.0.0.0/1) are "from anywhere"
+        in disguise: refused. The union is counted, so overlapping ranges are not counted twice."""
+        path = "conditions.sourceIpRanges"
+        for version, limit, size in ((4, S.MAX_IPV4_ADDRESSES, "/8"), (6, S.MAX_IPV6_ADDRESSES, "/32")):
+            parsed = [ipaddress.ip_network(n) for n in networks if ipaddress.ip_network(n).version == version]
+            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(parsed))
+            if covered > limit:
+                self.problem(path, f"the IPv{version} ranges together cover {covered} addresses; at most {limit} "
+                                   f"(a {size}) are allowed — list the partner's own networks, or omit "
+                                   f"sourceIpRanges to allow any address")
 
     def ip_range(self, value: object, path: str) -> str | None:
         """The normalized network ("10.0.0.1" -> "10.0.0.1/32"), or None if invalid."""

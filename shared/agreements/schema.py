@@ -11,7 +11,9 @@ What a JSON Schema cannot express, and only `parse_agreement` checks:
 - two policies with the same type and name but different documents;
 - the length of a Custom policy document as compact JSON (RAM's 6144 characters);
 - that each of `sourceIpRanges` parses as an IP address or network, is not `/0`, and is not the
-  same network as another entry written differently;
+  same network as another entry written differently, and that together they cover at most a /8 of
+  IPv4 (a /32 of IPv6);
+- the length of the role's trust policy RAM would get (principals and conditions, 2048 characters);
 - `partner.accountId` differing from `owner.accountId`;
 - file-level limits: size, UTF-8, nesting depth, numbers too large to represent, lone surrogates.
 """
@@ -31,6 +33,17 @@ MIN_SESSION_SECONDS = 3600
 MAX_SESSION_SECONDS = 43200
 DEFAULT_SESSION_SECONDS = 3600
 MAX_IP_RANGES = 20
+# RAM refuses a trust policy longer than this (as sent: compact JSON). Principals and IP ranges are
+# written into it, so this, not their count, is what bounds them (fakecloud's limit is the same guess).
+MAX_TRUST_POLICY_CHARS = 2048
+MIN_EXTERNAL_ID_CHARS = 8  # RAM accepts 2; a guessable ExternalId protects nothing
+# sourceIpRanges together may cover at most this many addresses: a /8 of IPv4, a /32 of IPv6.
+# More is (nearly) "from anywhere" and is refused; omit sourceIpRanges to say that on purpose.
+MAX_IPV4_ADDRESSES = 2 ** 24
+MAX_IPV6_ADDRESSES = 2 ** 96
+# One refusal reports at most this many problems (a hostile 64 KiB file could have thousands).
+MAX_PROBLEMS = 50
+MAX_PROBLEM_CHARS = 400
 
 POLICY_TYPES = ("System", "Custom")
 EFFECTS = ("Allow", "Deny")
@@ -44,6 +57,8 @@ CONDITION_OPERATORS = (
     "DateGreaterThan", "DateGreaterThanEquals",
     "Bool", "IpAddress", "NotIpAddress",
 )
+# RAM documents the `...IfExists` variants (true when the request lacks the key).
+CONDITION_OPERATORS = CONDITION_OPERATORS + tuple(f"{name}IfExists" for name in CONDITION_OPERATORS)
 
 # --------------------------------------------------------------------------- patterns
 AGREEMENT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
@@ -51,17 +66,24 @@ ACCOUNT_ID_PATTERN = r"^[0-9]{16}$"
 ALIAS_PATTERN = r"^[a-z0-9-]{1,64}$"
 PRINCIPAL_PATTERN = r"^(?:root|user/[A-Za-z0-9._@-]{1,64}|role/[A-Za-z0-9.-]{1,64})$"
 ROLE_NAME_PATTERN = r"^[A-Za-z0-9.-]{1,64}$"
+# Reserved role names: every service role and service-linked role Alibaba Cloud creates is named Aliyun...
+# (AliyunServiceRoleFor*, AliyunFCDefaultRole, aliyunosseventnotificationrole, AliyunMNSNotificationRole, ...),
+# and rolepact's own roles are rolepact-*. RAM role names are case-insensitive, and so is this pattern.
+RESERVED_ROLE_NAME_PATTERN = r"^(?:[Aa][Ll][Ii][Yy][Uu][Nn]|[Rr][Oo][Ll][Ee][Pp][Aa][Cc][Tt]-)[A-Za-z0-9.-]*$"
 SYSTEM_POLICY_NAME_PATTERN = r"^[A-Za-z0-9-]{1,128}$"
 CUSTOM_POLICY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 ACTION_PATTERN = r"^(?:\*|[A-Za-z0-9_.*?-]+:[A-Za-z0-9_.*?-]+)$"
 RESOURCE_PATTERN = r"^(?:\*|acs:[^\n]*)$"
 CONDITION_KEY_PATTERN = r"^[A-Za-z0-9_.-]+:[!-~]+$"
-EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{8,1224}$"
 IP_RANGE_PATTERN = r"^[0-9A-Fa-f:.]+(?:/[0-9]{1,3})?$"
 _DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
 _ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 DATE_TIME_PATTERN = f"^{_DATE}T{_TIME}{_ZONE}$"
+# What RAM documents for Date* condition values: YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm
+# (no date-only value, no missing zone, no fraction) -- refused up front, not by CreatePolicy mid-way.
+POLICY_DATE_PATTERN = f"^{_DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{_ZONE}$"
 
 
 # The seed agreement: Enterprise B's account may operate A's ECS for six months.
@@ -174,6 +196,13 @@ _DEFS = {
         "description": "{Operator: {ConditionKey: value or [values]}}; operators are AND-ed.",
         "minProperties": 1,
         "propertyNames": {"enum": list(CONDITION_OPERATORS)},
+        "patternProperties": {"^Date": {
+            "type": "object",
+            "description": "Date operators compare with YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm.",
+            "minProperties": 1,
+            "propertyNames": {"pattern": CONDITION_KEY_PATTERN},
+            "additionalProperties": _one_or_many("#/$defs/policyDate", "A date or a list of dates (OR-ed)."),
+        }},
         "additionalProperties": {
             "type": "object",
             "description": "Condition keys (e.g. acs:SourceIp) and the values they are compared with.",
@@ -183,6 +212,8 @@ _DEFS = {
         },
     },
     "conditionValue": {"type": ["string", "number", "boolean"], "description": "A condition value."},
+    "policyDate": _string(POLICY_DATE_PATTERN, "A date condition value as RAM documents it, e.g. "
+                                               "2027-06-01T00:00:00Z or 2027-06-01T08:00:00+08:00."),
     "dateTime": _string(DATE_TIME_PATTERN, "ISO 8601 date-time with 'Z' or an explicit offset, e.g. "
                                            "2027-06-01T00:00:00Z or 2027-06-01T08:00:00+08:00."),
 }
@@ -195,7 +226,8 @@ AGREEMENT_SCHEMA: dict = {
                    "time. Drop it under agreements/ (name ending .json) in rolepact's bucket.",
     "$comment": "Also checked by rolepact but not expressible here: duplicate keys, real calendar dates, "
                 "expiresAt after startsAt, unique (type, name) of policies, policy document length, "
-                "valid and non-/0 IP ranges, partner differing from owner, file size and nesting.",
+                "valid and non-/0 IP ranges covering at most a /8, the trust policy's length, partner "
+                "differing from owner, file size and nesting.",
     "type": "object",
     "additionalProperties": False,
     "required": ["apiVersion", "agreementId", "owner", "partner", "role", "policies", "expiresAt"],
@@ -231,7 +263,10 @@ AGREEMENT_SCHEMA: dict = {
             "additionalProperties": False,
             "required": ["name"],
             "properties": {
-                "name": _string(ROLE_NAME_PATTERN, "Role name (1-64 letters, digits, '.', '-')."),
+                "name": {**_string(ROLE_NAME_PATTERN, "Role name (1-64 letters, digits, '.', '-'); names "
+                                                      "starting with 'Aliyun' or 'rolepact-' (any case) are "
+                                                      "reserved."),
+                         "not": {"pattern": RESERVED_ROLE_NAME_PATTERN}},
                 "description": {"type": "string", "maxLength": MAX_ROLE_DESCRIPTION_CHARS,
                                 "description": "Role description (default empty); rolepact appends its marker."},
                 "maxSessionDurationSeconds": {
@@ -258,16 +293,21 @@ AGREEMENT_SCHEMA: dict = {
                                     "policies) or remove-trust (keep the role, remove the partner and permissions)."},
         "conditions": {
             "type": "object",
-            "description": "Extra conditions on assuming the role, written into its trust policy.",
+            "description": "Conditions on the partner's access: externalId in the trust policy; the source "
+                           "addresses and MFA in the guard policy. requireMfa cannot be combined with externalId "
+                           "(MFA needs the console, whose Switch Role cannot pass an ExternalId).",
             "additionalProperties": False,
+            "not": {"required": ["externalId", "requireMfa"], "properties": {"requireMfa": {"const": True}}},
             "properties": {
                 "externalId": _string(EXTERNAL_ID_PATTERN, "ExternalId the partner must pass to AssumeRole "
-                                                           "(2-1224 characters: letters, digits, _+=,.@:/-)."),
+                                                           "(8-1224 characters: letters, digits, _+=,.@:/-)."),
                 "requireMfa": {"type": "boolean", "default": False,
-                               "description": "Require the partner's caller to have signed in with MFA."},
+                               "description": "Require a console session signed in with MFA (then the console's "
+                                              "Switch Role is the only way in; not with externalId)."},
                 "sourceIpRanges": {
                     "type": "array",
-                    "description": "Addresses the partner may assume the role from; omit to allow any.",
+                    "description": "Public addresses the partner's calls must come from (calls through VPC "
+                                   "endpoints are denied); omit to allow any.",
                     "minItems": 1,
                     "maxItems": MAX_IP_RANGES,
                     "uniqueItems": True,

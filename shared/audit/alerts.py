@@ -1,9 +1,12 @@
 """Immediate DingTalk alerts for high-severity findings: coalesced, once, never lost.
 
-- Findings are grouped into *incidents*: a drift (`managed-role-changed`) or a sensitive action
-  is one incident per event; the volume rules (activity after the end, an unknown principal,
-  an outside IP, ...) are one incident per rule, agreement, person and hour. The same event
-  reaching both paths, or the overlap of two pulls, is the same incident.
+- Findings are grouped into *incidents*: a drift (`managed-role-changed`, made by someone in the
+  owner account) is one incident per event; everything a partner's sessions do (activity after
+  the end, an unknown principal, an outside IP, a sensitive action, ...) is one incident per rule,
+  agreement, partner account and hour — never per session name, which the partner chooses freely
+  (a thousand session names must not become a thousand alerts). The alert lists the sessions;
+  later events of an incident already alerted go to the daily digest. The same event reaching
+  both paths, or the overlap of two pulls, is the same incident.
 - Each incident is alerted once (a forbid-overwrite marker under state/audit-alerts/), and all
   new incidents of one batch go in ONE message (split only when longer than DingTalk takes).
 - The message is saved to reports/alerts/ before it is sent; sending goes through the
@@ -23,12 +26,13 @@ from datetime import timezone
 from shared.audit.model import Finding
 from shared.audit.storage import ALERT_MARKERS, REPORTS
 from shared.log import get_logger
-from shared.notify import Notice, split_markdown
+from shared.notify import Notice, md_code, md_text, split_markdown
 
 log = get_logger("audit.alerts")
 ALERT_SEVERITIES = frozenset({"high"})
-PER_EVENT_RULES = frozenset({"managed-role-changed", "sensitive-action"})
+PER_EVENT_RULES = frozenset({"managed-role-changed", "service-role-unmanaged-write"})
 MAX_LISTED = 30
+MAX_SESSIONS_LISTED = 5
 RULE_TITLES = {
     "managed-role-changed": "managed role changed outside rolepact (drift)",
     "activity-after-end": "activity after the agreement ended",
@@ -39,6 +43,7 @@ RULE_TITLES = {
     "source-ip-outside-ranges": "call from outside the agreed IP ranges",
     "sensitive-action": "sensitive action",
     "denied-burst": "burst of denied calls",
+    "service-role-unmanaged-write": "rolepact's service role wrote RAM outside what rolepact manages",
 }
 
 
@@ -46,29 +51,37 @@ def incident_of(finding: Finding) -> str:
     if finding.rule in PER_EVENT_RULES:
         basis = f"{finding.rule}|{finding.event_id}"
     else:
-        basis = (f"{finding.rule}|{finding.agreement_id}|{finding.partner_account}|{finding.session}|"
-                 f"{finding.event_time[:13]}")
+        basis = f"{finding.rule}|{finding.agreement_id}|{finding.partner_account}|{finding.event_time[:13]}"
     return f"{finding.rule}-{hashlib.sha256(basis.encode('utf-8')).hexdigest()[:20]}"
 
 
 def alert_text(incidents: list[tuple[str, list[Finding]]]) -> tuple[str, str]:
+    """Every value from an event (session names, IPs, actions, messages quoting them) is untrusted
+    text: shown escaped, never as markdown that could form a link."""
     if len(incidents) == 1:
         first = incidents[0][1][0]
-        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id})"
+        title = f"rolepact audit alert: {RULE_TITLES.get(first.rule, first.rule)} ({first.agreement_id or 'no agreement'})"
     else:
         title = f"rolepact audit alert: {len(incidents)} high-severity incidents"
-    lines = [f"### {title}"]
+    lines = [f"### {md_text(title)}"]
     for incident, found in incidents[:MAX_LISTED]:
         first, last = found[0], found[-1]
         span = first.event_time if len(found) == 1 else f"{first.event_time} … {last.event_time}"
         where = f" from {first.source_ip}" if first.source_ip else ""
-        lines.append(f"- **{RULE_TITLES.get(first.rule, first.rule)}** · agreement `{first.agreement_id}` · "
-                     f"role `{first.role}` · {span}{where}"
-                     + (f" · {len(found)} events" if len(found) > 1 else "")
-                     + f"\n  {first.message}")
+        sessions = sorted({f.session for f in found if f.session})
+        who = ""
+        if len(sessions) > 1:
+            shown = ", ".join(sessions[:MAX_SESSIONS_LISTED])
+            more = f" and {len(sessions) - MAX_SESSIONS_LISTED} more" if len(sessions) > MAX_SESSIONS_LISTED else ""
+            who = f" · {len(sessions)} sessions: {shown}{more}"
+        lines.append(f"- **{RULE_TITLES.get(first.rule, first.rule)}** · agreement `{md_code(first.agreement_id)}` · "
+                     f"role `{md_code(first.role)}` · {md_text(span + where)}"
+                     + (f" · {len(found)} events" if len(found) > 1 else "") + md_text(who)
+                     + f"\n  {md_text(first.message)[:500]}")
     if len(incidents) > MAX_LISTED:
         lines.append(f"- … and {len(incidents) - MAX_LISTED} more incidents (see the daily digest)")
-    lines.append("Details: `rolepact report`, and the daily digest.\n\n— rolepact")
+    lines.append("Further events of these incidents within the hour are not alerted again (whatever the session "
+                 "names); they are in `rolepact report` and the daily digest.\n\n— rolepact")
     return title, "\n\n".join(lines)
 
 

@@ -1,8 +1,9 @@
-"""`rolepact report --since … --until … [--agreement ID] [--json]`: the access report, locally.
+"""`rolepact report --since … --until … [--agreement ID] [--json] [--html FILE]`: the access report, locally.
 
 Reads the stored events (audit/events/ in the bucket, with the caller's credentials from the
 environment like every other command) and renders exactly what the daily digest renders for
-the same window. Hooked into `shared/cli.py` with:
+the same window — as Markdown, JSON, or (`--html FILE`, `-` for stdout) the self-contained HTML
+page with charts. Hooked into `shared/cli.py` with:
 
     from shared.audit.cli_report import add_report_command
     add_report_command(commands)
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 
 def parse_moment(text: str) -> datetime:
@@ -32,10 +34,23 @@ def parse_moment(text: str) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def cmd_report(args) -> int:
-    from shared.audit.config import AuditConfig
+def stored_report(gateways, settings, config, since: datetime, until: datetime, agreement_id: str | None = None,
+                  views=None):
+    """The report of [since, until) from the events stored in the bucket (what the digest renders)."""
     from shared.audit.report import build_report
     from shared.audit.storage import AuditStore
+    from shared.audit.views import load_views
+
+    views = load_views(gateways.store) if views is None else views
+    store = AuditStore(gateways.store)
+    stats: dict = {}
+    events = store.load_events(since, until, stats)
+    return build_report(views, events, since=since, until=until, settings=settings, config=config,
+                        agreement_id=agreement_id, malformed=store.count_malformed(since, until), stored=stats)
+
+
+def cmd_report(args) -> int:
+    from shared.audit.config import AuditConfig
     from shared.audit.views import load_views
     from shared.errors import CloudError, RolepactError
     from shared.gateways import Gateways
@@ -57,17 +72,28 @@ def cmd_report(args) -> int:
         if args.agreement and args.agreement not in {v.agreement_id for v in views}:
             print(f"rolepact report: no agreement {args.agreement!r} in bucket {settings.bucket}", file=sys.stderr)
             return 1
-        store = AuditStore(gateways.store)
-        stats: dict = {}
-        events = store.load_events(since, until, stats)
-        report = build_report(views, events, since=since, until=until, settings=settings,
-                              config=AuditConfig.from_env(), agreement_id=args.agreement,
-                              malformed=store.count_malformed(since, until), stored=stats)
+        report = stored_report(gateways, settings, AuditConfig.from_env(), since, until, args.agreement, views)
     except (CloudError, RolepactError) as error:
         print(f"rolepact report: {error}", file=sys.stderr)
         return 2
+    if args.html:
+        from shared.audit.html import render_html
+
+        page = render_html(report.data)
+        if args.html == "-":
+            sys.stdout.write(page)
+            return 0
+        try:
+            Path(args.html).write_text(page, "utf-8")
+        except OSError as problem:
+            print(f"rolepact report: cannot write {args.html}: {problem}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(report.data, indent=2, ensure_ascii=False))
+    elif args.html:
+        totals = report.data["totals"]
+        print(f"wrote {args.html}: {totals['agreements']} agreement(s), {totals['events']} partner calls, "
+              f"{totals['findings'].get('high', 0)} high findings")
     else:
         print(report.markdown)
     return 0
@@ -80,4 +106,6 @@ def add_report_command(subparsers) -> None:
     report.add_argument("--until", help="end (exclusive), same forms (default: now)")
     report.add_argument("--agreement", help="only this agreement id")
     report.add_argument("--json", action="store_true")
+    report.add_argument("--html", metavar="FILE",
+                        help="also write the report as one self-contained HTML page with charts ('-': to stdout)")
     report.set_defaults(run=cmd_report)

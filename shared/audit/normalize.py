@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from shared.audit.fastjson import loads, object_loader
-from shared.audit.pipeline import CHANGE_EVENTS
+from shared.audit.pipeline import KEEP_PARAMETERS
 
 TOP_FIELDS = ("eventId", "eventTime", "eventName", "eventType", "eventRW", "eventSource", "serviceName",
               "acsRegion", "isGlobal", "sourceIpAddress", "resourceType", "resourceName", "errorCode",
               "errorMessage", "requestId")
 IDENTITY_FIELDS = ("type", "userName", "principalId", "accountId", "accessKeyId")
 PARAMETER_FIELDS = ("stsTokenPlayerUid", "stsTokenPrincipalName", "RoleName", "PolicyName", "PolicyType",
-                    "RegionId", "InstanceId")
+                    "RegionId", "InstanceId", "UserName", "GroupName")
 MAX_VALUE = 2000
 # What the audit reads of an event, raw or normalized (Pipeline, storage, the report):
 # `load_event` skips the rest of a record unread.
@@ -181,7 +181,7 @@ def normalize_event(event) -> tuple[dict | None, str | None]:
         except ValueError:
             params = None
     if isinstance(params, dict):
-        if event.get("eventName") in CHANGE_EVENTS:
+        if event.get("eventName") in KEEP_PARAMETERS:
             kept = {k: _scalar(v) for k, v in params.items() if k != "AcsHost"}
         else:
             kept = {k: _scalar(params[k]) for k in PARAMETER_FIELDS if params.get(k) is not None}

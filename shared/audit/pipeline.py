@@ -14,6 +14,7 @@ maps to its agreement; the player account and the session name identify who at t
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -25,10 +26,15 @@ CHANGE_EVENTS = frozenset({
     "UpdateRole", "DeleteRole", "AttachPolicyToRole", "DetachPolicyFromRole", "CreatePolicyVersion",
     "DeletePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicy", "TagResources", "UntagResources",
 })
+# Events whose request parameters are kept whole (normalize.py): what a RAM write names (role, policy).
+KEEP_PARAMETERS = CHANGE_EVENTS | frozenset({"CreateRole", "CreatePolicy"})
+# ActionTrail serviceNames of identity writes: RAM, and IMS for users and keys.
+IDENTITY_SERVICES = frozenset({"Ram", "Ims"})
 DENIAL_PREFIXES = ("NoPermission", "Forbidden", "AccessDenied")
 DEDUPE_HOURS = 2
 NOTHING: tuple = ()  # what feed() returns for the (vast) majority of events: no finding
 UNMANAGED = ("unmanaged",)  # a session of a role no agreement manages
+SERVICE_ROLE = ("service-role",)  # a session of rolepact's own FC service role
 # ActionTrail's serviceName -> the RAM action prefix (IMS events are RAM users and keys: `ram:CreateUser`).
 SERVICE_ALIASES = {"ims": "ram"}
 
@@ -58,10 +64,17 @@ def _matches(pattern: str, action: str) -> bool:
 class Pipeline:
     def __init__(self, views: Iterable[AgreementView], *, sensitive_actions: Iterable[str] = (),
                  denial_burst: int = 5, denial_window_seconds: int = 300,
-                 service_role_name: str = "rolepact-fc-role") -> None:
+                 service_role_name: str = "rolepact-fc-role", managed_roles: Iterable[str] = (),
+                 managed_policy_prefixes: Iterable[str] = (), privileged_policies: Iterable[str] = ()) -> None:
+        """`managed_roles` / `managed_policy_prefixes`: what rolepact's records say it created, besides the
+        agreements' own (a first grant writes RAM before its status record): the only roles and policies
+        the service role may write. `privileged_policies`: system policies it never attaches."""
         views = list(views)
         self.by_role = {v.role_name.lower(): v for v in views}
         self.by_policy_prefix = {v.policy_prefix: v for v in views}
+        self.managed_roles = frozenset(r.lower() for r in managed_roles) | frozenset(self.by_role)
+        self.managed_prefixes = frozenset(managed_policy_prefixes) | frozenset(self.by_policy_prefix)
+        self.privileged = frozenset(p.lower() for p in privileged_policies)
         self.sensitive_patterns = tuple(sensitive_actions)
         self.denial_burst = denial_burst
         self.denial_window = denial_window_seconds
@@ -125,6 +138,8 @@ class Pipeline:
                 return self._change_event(event, name, identity if type(identity) is dict else {}, event_id, time)
             self._n_unattributed += 1
             return NOTHING
+        if who is SERVICE_ROLE:
+            return self._service_role_event(event, identity, event_id, time)
 
         # A partner's call, made with a session of a managed role.
         view, session, listed, slot = who
@@ -208,7 +223,9 @@ class Pipeline:
         """
         role, _, session = str(user if user is not None else "").partition(":")
         view = self.by_role.get(role.lower())
-        if view is None:
+        if role.lower() == self.service_role:
+            who = SERVICE_ROLE
+        elif view is None:
             who = UNMANAGED
         else:
             slot = self._slots.get(view.agreement_id)
@@ -227,7 +244,7 @@ class Pipeline:
             return None
         user = identity.get("userName")
         who = (self._who.get(user) if type(user) is str else None) or self._resolve(user)
-        return None if who is UNMANAGED else (who[0], who[1])
+        return None if who is UNMANAGED or who is SERVICE_ROLE else (who[0], who[1])
 
     def feed_all(self, events: Iterable) -> list[Finding]:
         found: list[Finding] = []
@@ -354,3 +371,55 @@ class Pipeline:
                           None, event.get("sourceIpAddress"), f"ram:{name}")
         self.findings.append(finding)
         return [finding]
+
+    # -- rolepact's own service role ------------------------------------------------------------------------
+    def _service_role_event(self, event: dict, identity: dict, event_id: str, time: str) -> Sequence[Finding]:
+        """rolepact's service role may write RAM only on the roles and policies rolepact manages, and never
+        attaches a privileged system policy. Anything else was done with its credentials by someone else
+        (or by a bug): a high finding, refused by RAM or not."""
+        name = event.get("eventName") or ""
+        if event.get("serviceName") not in IDENTITY_SERVICES or event.get("eventRW") == "Read":
+            if name in CHANGE_EVENTS:  # e.g. a RAM event without serviceName: as before, rolepact's own change
+                return self._change_event(event, name, identity, event_id, time)
+            self._n_unattributed += 1
+            return NOTHING
+        params = event.get("requestParameters")
+        params = params if type(params) is dict else {}
+        outside = [f"{kind} {target}" for kind, target in _targets(params)
+                   if not (kind == "role" and target.lower() in self.managed_roles)
+                   and not (kind == "policy" and target[:14] in self.managed_prefixes)]
+        policy, policy_type = str(params.get("PolicyName") or ""), str(params.get("PolicyType") or "")
+        if name == "AttachPolicyToRole" and policy_type.lower() == "system" and policy.lower() in self.privileged:
+            outside.append(f"privileged system policy {policy}")
+        if not outside and _targets(params):
+            return self._change_event(event, name, identity, event_id, time) if name in CHANGE_EVENTS else NOTHING
+        error = event.get("errorCode")
+        outcome = f"denied ({error})" if error else "allowed"
+        caller = str(identity.get("userName", "")) or "rolepact's service role"
+        what = ", ".join(outside) or "a target that is not a role or policy rolepact manages"
+        finding = Finding("service-role-unmanaged-write", "high",
+                          f"{name} by {caller} on {what}: rolepact's service role writes only roles and policies "
+                          f"rolepact manages; {outcome}. Someone may be using its credentials",
+                          event_id, time, None, None, None, None, event.get("sourceIpAddress"), f"ram:{name}")
+        self._n_changes += 1
+        self.findings.append(finding)
+        return [finding]
+
+
+def _targets(params: dict) -> list[tuple[str, str]]:
+    """(kind, name) of what a RAM write names: a role, a policy, a user, a group, tagged resources."""
+    found = [(kind, str(params[key])) for key, kind in (("RoleName", "role"), ("PolicyName", "policy"),
+                                                         ("UserName", "user"), ("GroupName", "group"))
+             if params.get(key)]
+    if params.get("PolicyType") and str(params.get("PolicyType")).lower() == "system" and params.get("RoleName"):
+        found = [t for t in found if t[0] != "policy"]  # attaching a system policy: the role is the target
+    names = params.get("ResourceNames")
+    if isinstance(names, str):
+        try:
+            names = json.loads(names)
+        except ValueError:
+            names = [names]
+    kind = str(params.get("ResourceType") or "").lower()
+    if kind in ("role", "policy") and isinstance(names, list):
+        found += [(kind, str(n)) for n in names]
+    return found

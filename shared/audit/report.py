@@ -109,6 +109,9 @@ def build_report(views: Iterable[AgreementView], events: Iterable[dict], *, sinc
             "sourceIps": [[ip, n] for ip, n in stats.top(stats.source_ips, TOP)] if stats else [],
             "first": stats.first if stats else None, "last": stats.last if stats else None,
             "findings": severities, "changes": changes,
+            # [hour, allowed, denied] for every hour with calls (the HTML report's timeline)
+            "callsPerHour": [[f"{hour}:00:00Z", allowed, denied] for hour, (allowed, denied)
+                             in sorted(pipeline.hourly.get(view.agreement_id, {}).items())],
             "findingList": [f.to_dict() for f in found],
         }
         agreements.append(entry)
@@ -144,7 +147,9 @@ def _expiry_line(entry: dict) -> str:
     return f"expires {_when(entry['endsAt'])} — **{math.ceil(days)} day{'s' if math.ceil(days) != 1 else ''}** left"
 
 
-def render_markdown(data: dict, *, title: str | None = None) -> str:
+def render_markdown(data: dict, *, title: str | None = None, link: str = "", appendix: str = "") -> str:
+    """`link`: a paragraph after the summary (the digest's link to its HTML page); `appendix`: a block
+    added before the signature (the digest's right-size lines)."""
     totals = data["totals"]
     high, medium = totals["findings"].get("high", 0), totals["findings"].get("medium", 0)
     lines = [f"### {title or 'rolepact access audit'}",
@@ -154,6 +159,8 @@ def render_markdown(data: dict, *, title: str | None = None) -> str:
              f"({totals['reads']} reads, {totals['writes']} writes, {totals['denials']} denied) · "
              f"findings: **{high} high**, {medium} medium"
              + (f" · malformed inputs: {data['input']['malformed']}" if data["input"]["malformed"] else "")]
+    if link:
+        lines.append(link)
     if not data["agreements"]:
         lines.append("No agreement had activity in this period.")
     for entry in data["agreements"]:
@@ -188,5 +195,7 @@ def render_markdown(data: dict, *, title: str | None = None) -> str:
         else:
             block.append("- Findings: none")
         lines.append("\n".join(block))
+    if appendix:
+        lines.append(appendix)
     lines.append("— rolepact")
     return "\n\n".join(lines)

@@ -3,7 +3,7 @@
     audit/events/dt=<YYYY-MM-DD>/<source>-<HHMMSS>-<sha>.jsonl.gz     normalized events, by event day
     audit/findings/dt=<YYYY-MM-DD>/<source>-<HHMMSS>-<sha>.jsonl.gz   findings of those events, by event day
     audit/malformed/dt=<YYYY-MM-DD>/<source>-<HHMMSS>-<sha>.jsonl.gz  what could not be read, by arrival day
-    reports/digest/<UTC stamp>.md and .json                            daily digests, saved before sending
+    reports/digest/<UTC stamp>.md, .json and .html                     daily digests, saved before sending
     reports/alerts/dt=<YYYY-MM-DD>/<HHMMSS>-<sha>.md                  immediate alerts, saved before sending
     state/audit-checkpoint.json                                        the pull checkpoint and the last digest
     state/audit-alerts/<YYYY-MM-DD>/<incident>                         an incident was alerted (once-only marker)
@@ -127,6 +127,10 @@ class AuditStore:
         if data is not None:
             self.store.put_json(key.rsplit(".", 1)[0] + ".json", data)
 
+    def put_page(self, key: str, page: str) -> None:
+        """A self-contained HTML report page (opened through a presigned link, or downloaded)."""
+        self.store.put(key, page.encode("utf-8"), content_type="text/html; charset=utf-8")
+
     # -- reads --------------------------------------------------------------------------------------
     def _objects(self, prefix: str, days: list[str]) -> Iterator[bytes]:
         for day in days:
@@ -141,18 +145,24 @@ class AuditStore:
         `stats`, if given, receives {"stored": lines read in the window, "duplicates": lines
         dropped because their eventId was already seen (another path, an overlap)}.
         """
-        low, high = _iso(start), _iso(end)
         seen: dict[str, dict] = {}
         lines = 0
+        for event in self.iter_events(start, end):
+            lines += 1
+            seen.setdefault(event["eventId"], event)
+        if stats is not None:
+            stats.update(stored=lines, duplicates=lines - len(seen))
+        return sorted(seen.values(), key=lambda e: (e["eventTime"], e["eventId"]))
+
+    def iter_events(self, start: datetime, end: datetime) -> Iterator[dict]:
+        """Every stored line with an eventId and start <= eventTime < end, one object at a time, by day;
+        not de-duplicated (a reader that keeps a subset de-duplicates that subset itself)."""
+        low, high = _iso(start), _iso(end)
         for data in self._objects(EVENTS, days_between(start, end)):
             for event in decode_lines(data, load_event):  # the fields the audit reads (all a stored event has)
                 event_id, event_time = event.get("eventId"), event.get("eventTime")
                 if isinstance(event_id, str) and isinstance(event_time, str) and low <= event_time < high:
-                    lines += 1
-                    seen.setdefault(event_id, event)
-        if stats is not None:
-            stats.update(stored=lines, duplicates=lines - len(seen))
-        return sorted(seen.values(), key=lambda e: (e["eventTime"], e["eventId"]))
+                    yield event
 
     def count_malformed(self, start: datetime, end: datetime) -> int:
         low, high = _iso(start), _iso(end)

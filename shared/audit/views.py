@@ -55,3 +55,13 @@ def pick_views(views) -> list[AgreementView]:
         if held is None or _rank(view) > _rank(held):
             by_role[key] = view
     return sorted(by_role.values(), key=lambda v: v.agreement_id)
+
+
+def load_managed(store) -> tuple[list[str], list[str]]:
+    """(role names, policy name prefixes) rolepact's records say it created — including a first grant
+    whose status record is not written yet: what its service role may write (shared.ownership)."""
+    from shared.documents import policy_prefix
+    from shared.ownership import RoleLedger
+
+    records = RoleLedger(store, clock=None).records()
+    return [r.role_name for r in records], [policy_prefix(r.agreement_id) for r in records]

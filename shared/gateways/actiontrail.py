@@ -60,3 +60,20 @@ class TrailGateway:
             if not body.next_token:
                 return
             request.next_token = body.next_token
+
+    # -- trails (what `rolepact doctor` checks) --------------------------------------------------------------
+
+    def trails(self, *, region: str | None = None) -> list[dict]:
+        """Every trail of the account (shadow trails included) as the API names its fields."""
+        client = self._client(region or self.settings.region)
+        request = self._models.DescribeTrailsRequest(include_shadow_trails=True)
+        body = call_with_retry(lambda: client.describe_trails(request), service="actiontrail", action="DescribeTrails",
+                               settings=self.settings).body
+        return [trail.to_map() for trail in body.trail_list or []]
+
+    def trail_status(self, name: str, *, region: str | None = None) -> dict:
+        client = self._client(region or self.settings.region)
+        request = self._models.GetTrailStatusRequest(name=name)
+        body = call_with_retry(lambda: client.get_trail_status(request), service="actiontrail",
+                               action="GetTrailStatus", settings=self.settings).body
+        return body.to_map()

@@ -101,6 +101,12 @@ class FunctionGateway:
         """Run the function and return what it returned (an unhandled error raises CloudError)."""
         return self._invoke(function_name, payload, "Sync").data
 
+    def triggers(self, function_name: str) -> list[dict]:
+        """The function's triggers as {"name", "type", "config" (dict), "sourceArn"}: what `rolepact
+        doctor` compares with the deployment file. A missing function raises CloudError."""
+        return call_with_retry(lambda: self._invoker.triggers(function_name), service="fc", action="ListTriggers",
+                               settings=self.settings)
+
     def _invoke(self, function_name: str, payload: dict, invocation_type: str) -> "_Invocation":
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return call_with_retry(lambda: self._invoker.invoke(function_name, body, invocation_type),
@@ -134,6 +140,16 @@ class _Fc2Invoker:
         headers = {"x-fc-invocation-type": invocation_type, "content-type": "application/json"}
         response = self._client.invoke_function(self.service_name, function_name, payload=body, headers=headers)
         return _Invocation(response.headers, response.data)
+
+    def triggers(self, function_name: str) -> list[dict]:
+        found, token = [], None
+        while True:
+            data = self._client.list_triggers(self.service_name, function_name, limit=100, nextToken=token).data
+            found += [_trigger(t.get("triggerName"), t.get("triggerType"), t.get("triggerConfig"), t.get("sourceArn"))
+                      for t in data.get("triggers") or []]
+            token = data.get("nextToken")
+            if not token:
+                return found
 
 
 class _Fc3Invoker:
@@ -169,6 +185,27 @@ class _Fc3Invoker:
             raise CloudError("fc", "InvokeFunction", error_type, redact(_error_message(data)), status=response.status_code,
                              request_id=_header(headers, "x-fc-request-id") or None)
         return _Invocation(headers, data)
+
+    def triggers(self, function_name: str) -> list[dict]:
+        found, token = [], None
+        while True:
+            body = self._client.list_triggers_with_options(
+                function_name, self._models.ListTriggersRequest(limit=100, next_token=token), {}, self._runtime).body
+            found += [_trigger(t.trigger_name, t.trigger_type, t.trigger_config, t.source_arn)
+                      for t in body.triggers or []]
+            token = body.next_token
+            if not token:
+                return found
+
+
+def _trigger(name, trigger_type, config, source_arn) -> dict:
+    if isinstance(config, str):  # FC 3.0 sends triggerConfig as a JSON string
+        try:
+            config = json.loads(config or "{}")
+        except ValueError:
+            config = {"unparsed": config}
+    return {"name": name or "", "type": (trigger_type or "").lower(), "config": config or {},
+            "sourceArn": source_arn or ""}
 
 
 def _error_message(data: bytes) -> str:

@@ -3,6 +3,10 @@
 Besides plain get/put, `put(..., forbid_overwrite=True)` is OSS's native "create if absent"
 (`x-oss-forbid-overwrite`): the first writer wins and the others learn it without a race,
 which is what leases and once-only markers need.
+
+OSS ignores that header when the bucket's versioning is enabled or suspended (PutObject
+reference), so the first such write of each ObjectStore (one per invocation or command) reads
+the bucket's versioning once and raises `BucketVersioned` instead of pretending to win.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from datetime import datetime, timezone
 from itertools import islice
 from typing import NamedTuple
 
-from shared.errors import CloudError
+from shared.errors import BucketVersioned, CloudError
 from shared.gateways import credentials_of, endpoint_url
 from shared.gateways.retry import call_with_retry
 
@@ -49,8 +53,12 @@ class ObjectStore:
             auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
         endpoint = endpoint_url(settings.endpoints.oss, f"https://oss-{settings.region}.aliyuncs.com",
                                 settings.endpoints.protocol)
+        self._auth, self._endpoint = auth, endpoint
+        self.temporary_credentials = bool(creds.security_token)  # STS: presigned URLs die with the token
         self._bucket = oss2.Bucket(auth, endpoint, self.bucket_name, connect_timeout=CONNECT_TIMEOUT,
                                    session=oss2.Session())  # one connection pool for this gateway
+        self._versioning: str | None = None  # read once, by the first marker write or ensure_unversioned()
+        self._versioning_known = False
 
     def __repr__(self) -> str:
         return f"ObjectStore(bucket={self.bucket_name!r})"
@@ -89,6 +97,20 @@ class ObjectStore:
         return ObjectMeta(_etag(result.etag), _time(result.last_modified), int(result.content_length or 0),
                           result.content_type)
 
+    def get_bucket_policy(self) -> dict | None:
+        """The bucket's policy (GetBucketPolicy) as a JSON object; None when it has none or it is not JSON."""
+        try:
+            result = self._call("GetBucketPolicy", lambda: self._bucket.get_bucket_policy())
+        except CloudError as error:
+            if error.code == "NoSuchBucketPolicy":
+                return None
+            raise
+        try:
+            policy = json.loads(result.policy)
+        except (TypeError, ValueError):
+            return None
+        return policy if isinstance(policy, dict) else None
+
     def get_json(self, key: str) -> dict | None:
         data = self.get(key)
         return None if data is None else json.loads(data.decode("utf-8"))
@@ -111,13 +133,61 @@ class ObjectStore:
         """At most `limit` keys after `start_after`: one bounded slice of work (fan-out batches)."""
         return list(islice(self.iter_keys(prefix, start_after=start_after, max_keys=min(limit, PAGE_SIZE)), limit))
 
+    def bucket_info(self) -> dict:
+        """{"name", "location" (oss-<region>), "owner", "serverDate" (the answer's Date header)}."""
+        result = self._call("GetBucketInfo", self._bucket.get_bucket_info)
+        return {"name": result.name, "location": result.location, "owner": getattr(result.owner, "id", None),
+                "serverDate": result.headers.get("date")}
+
+    def versioning(self) -> str | None:
+        """The bucket's versioning status ("Enabled", "Suspended", None if never enabled); read once."""
+        if not self._versioning_known:
+            result = self._call("GetBucketVersioning", self._bucket.get_bucket_versioning)
+            self._versioning, self._versioning_known = result.status or None, True
+        return self._versioning
+
+    def ensure_unversioned(self) -> None:
+        """Raise `BucketVersioned` if first-writer-wins markers cannot hold in this bucket."""
+        status = self.versioning()
+        if status in ("Enabled", "Suspended"):
+            raise BucketVersioned(self.bucket_name, status)
+    def presigned_get_url(self, key: str, seconds: int) -> str:
+        """A URL that lets whoever holds it GET `key` for `seconds` (computed here: no request is made).
+
+        Signed on the public endpoint: FC reaches OSS through `oss-<region>-internal`, which the people
+        who open the link cannot reach (the V1 signature does not cover the host). With STS
+        credentials the URL carries the security token and stops working when the token expires,
+        whatever `seconds` says (docs/access-audit.md, "The HTML report").
+        """
+        import oss2
+
+        endpoint = self._endpoint.replace("-internal.aliyuncs.com", ".aliyuncs.com")
+        signer = oss2.Bucket(self._auth, endpoint, self.bucket_name)
+        return signer.sign_url("GET", key, int(seconds), slash_safe=True)
+
+    def is_own_report_url(self, url: str) -> bool:
+        """Whether `url` is a presigned GET of an object under this bucket's `reports/`, on the endpoint
+        presigned_get_url() signs for: the one link a DingTalk message may carry live."""
+        from urllib.parse import urlsplit
+
+        if not isinstance(url, str) or any(c in url for c in " \t\r\n()[]<>\"'`\\"):
+            return False
+        ours, theirs = urlsplit(self.presigned_get_url("reports/x", 60)), urlsplit(url)
+        return ((theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc) and theirs.path.startswith("/reports/")
+                and ".." not in theirs.path and "Signature=" in theirs.query)
+
     # -- writes --------------------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/json",
             forbid_overwrite: bool = False) -> bool:
-        """Store `data`; with `forbid_overwrite`, False (and nothing written) when the key already exists."""
+        """Store `data`; with `forbid_overwrite`, False (and nothing written) when the key already exists.
+
+        A forbid-overwrite write to a versioned bucket raises `BucketVersioned`: OSS would let it
+        overwrite, and the caller would believe it won a race it did not.
+        """
         headers = {"Content-Type": content_type}
         if forbid_overwrite:
+            self.ensure_unversioned()
             headers["x-oss-forbid-overwrite"] = "true"
         try:
             self._call("PutObject", lambda: self._bucket.put_object(key, data, headers=headers))

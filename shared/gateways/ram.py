@@ -59,7 +59,8 @@ class RamGateway:
         if not with_details:
             return role
         return RoleSnapshot(role.name, role.arn, role.role_id, role.description, role.trust,
-                            role.max_session_duration, self.role_tags(name), self.list_policies_for_role(name))
+                            role.max_session_duration, self.role_tags(name), self.list_policies_for_role(name),
+                            role.create_date)
 
     def list_policies_for_role(self, name: str) -> frozenset[tuple[str, str]]:
         """(PolicyType, PolicyName) of every policy attached to the role."""
@@ -80,7 +81,14 @@ class RamGateway:
                 yield RoleSummary(name=row.get("RoleName", ""), arn=row.get("Arn", ""),
                                   role_id=row.get("RoleId", ""), description=row.get("Description") or "",
                                   max_session_duration=int(row.get("MaxSessionDuration") or 3600),
-                                  tags=_tags_of(row))
+                                  tags=_tags_of(row), create_date=row.get("CreateDate") or "")
+
+    def iter_users(self) -> Iterator[tuple[str, str]]:
+        """(UserName, UserId) of every RAM user of the account (Marker paging)."""
+        request = self._models.ListUsersRequest(max_items=PAGE_SIZE)
+        for body in self._pages("ListUsers", "list_users", request):
+            for row in (body.get("Users") or {}).get("User") or []:
+                yield row.get("UserName", ""), str(row.get("UserId", ""))
 
     # -- policies: reads -------------------------------------------------------------------------------
 
@@ -217,7 +225,8 @@ def _parse(document) -> dict | None:
 def _role_snapshot(role: dict, *, tags: Mapping[str, str] | None = None) -> RoleSnapshot:
     return RoleSnapshot(name=role.get("RoleName", ""), arn=role.get("Arn", ""), role_id=role.get("RoleId", ""),
                         description=role.get("Description") or "", trust=_parse(role.get("AssumeRolePolicyDocument")),
-                        max_session_duration=int(role.get("MaxSessionDuration") or 3600), tags=dict(tags or {}))
+                        max_session_duration=int(role.get("MaxSessionDuration") or 3600), tags=dict(tags or {}),
+                        create_date=role.get("CreateDate") or "")
 
 
 def _tags_of(row: dict) -> dict[str, str]:

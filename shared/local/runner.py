@@ -109,8 +109,8 @@ class PartnerDesk:
             return None, getattr(error, "code", type(error).__name__)
 
 
-def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int:
-    """The main job. Returns the process exit code."""
+def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout, deployment: Path | None = None) -> int:
+    """The main job, on the functions and triggers of `deployment` (default s.yaml). Returns the exit code."""
     import time_machine
 
     from fakecloud import mock_cloud
@@ -126,13 +126,15 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
     begin = min(starts - timedelta(days=2), datetime.now(timezone.utc).replace(microsecond=0))
     try:
         with mock_cloud() as cloud, time_machine.travel(begin, tick=True) as clock:
-            stage = build_stage(cloud)
+            stage = build_stage(cloud, deployment=deployment)
             desk = PartnerDesk(stage)
             instance = cloud.backend("ecs").seed_instance(stage.owner_id, stage.region, name="web-1")
             now = lambda: datetime.now(timezone.utc)  # noqa: E731 - the virtual clock
             timeline.step(now(), "fake cloud up", f"company-a {stage.owner_id}, company-b {stage.partner_id}, bucket "
                                                   f"{stage.bucket}, functions: "
-                                                  f"{', '.join(f.name for f in stage.wiring.functions)}")
+                                                  f"{', '.join(f.name for f in stage.wiring.functions)}\n"
+                                                  f"wired from {_shown(stage.wiring.path)} "
+                                                  f"(FC API {stage.wiring.fc_api})")
 
             stage.upload(key, EXAMPLE.read_bytes())
             status = stage.status(agreement_id) or {}
@@ -144,9 +146,11 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
             desk.onboard_alice(pack.get("partnerPolicy") or {})
             timeline.step(now(), "company-b onboards Alice with the pack's least-privilege policy",
                           f"sts:AssumeRole on {pack.get('roleArn')} only; ExternalId {pack.get('externalId')}")
-            _, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
-            timeline.expect(now(), "Alice tries before startsAt: RAM refuses", error == "NoPermission",
-                            f"AssumeRole -> {error}")
+            early, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
+            if early is not None:  # the trust policy names no window by default: the guard policy denies
+                _, error = desk.describe_and_stop(early, instance)
+            timeline.expect(now(), "Alice tries before startsAt: RAM refuses",
+                            error in ("NoPermission", "Forbidden.RAM"), f"-> {error}")
 
             clock.move_to(starts + timedelta(minutes=1))
             stage.tick()
@@ -180,6 +184,7 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
             timeline.expect(now(), "pre-expiry notices (7 days, 1 day)",
                             any("7d" in n for n in notices) and any("1d" in n for n in notices),
                             "\n".join(n for n in notices if "expires" in n))
+            _right_size_step(timeline, stage, agreement_id, now())
 
             clock.move_to(expires - timedelta(minutes=30))
             creds, error = desk.assume(pack.get("roleArn", ""), pack.get("externalId"))
@@ -210,6 +215,10 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
                             bool(alerts) and "activity-after-end" in digest,
                             "\n".join(alerts) + "\n" + _excerpt(digest, ("**high**",)))
             _write_outputs(out_dir, stage, timeline)
+            page = _write_report(out_dir / "report.html", stage, begin, now())
+            timeline.expect(now(), "the seed's HTML access report, with its chart, is written",
+                            f'data-agreement="{agreement_id}"' in page and "activity-after-end" in page
+                            and 'id="chart-a1"' in page, _shown(out_dir / "report.html"))
             timeline.step(now(), "outputs written", str(out_dir))
     finally:
         reset_settings(None)
@@ -218,6 +227,26 @@ def play_seed(out_dir: Path, *, as_json: bool = False, stream=sys.stdout) -> int
            f"\n{len(failed)} expected effect(s) NOT observed: " + "; ".join(s["step"] for s in failed)),
           file=stream, flush=True)
     return 0 if not failed else 1
+
+
+def _right_size_step(timeline: Timeline, stage, agreement_id: str, moment: datetime) -> None:
+    """Issue 14: the first pre-expiry notice proposes exactly what Alice used, in proposals/."""
+    from shared.rightsize.proposal import proposed_grants
+
+    texts = [m["payload"]["markdown"]["text"] for m in stage.messages() if m.get("msgtype") == "markdown"
+             and m["payload"]["markdown"]["title"].endswith("expires in 7d")]
+    line = next((t.split("**Right-size at renewal:** ", 1)[1].split("\n", 1)[0] for t in texts
+                 if "**Right-size at renewal:** " in t), "")
+    grants = proposed_grants(stage.read_json(f"proposals/{agreement_id}.json") or {})
+    timeline.expect(moment, "right-size at renewal: the 7-day notice proposes exactly what Alice used",
+                    f"proposals/{agreement_id}.json" in line
+                    and sorted(grants) == ["ecs:DescribeInstances", "ecs:StopInstance"],
+                    line + "\n" + "\n".join(f"{action} on {', '.join(on)}" for action, on in sorted(grants.items())))
+
+
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def _latest(stage, prefix: str, suffix: str) -> str:
@@ -235,6 +264,24 @@ def _objects(stage, prefix: str) -> list[str]:
     return sorted(o.key for o in oss2.ObjectIterator(stage.oss(), prefix=prefix))
 
 
+def _write_report(path: Path, stage, since: datetime, until: datetime) -> str:
+    """The access report of the whole run as one HTML page (what `rolepact report --html` writes)."""
+    import dataclasses
+
+    from shared.audit.cli_report import stored_report
+    from shared.audit.config import AuditConfig
+    from shared.audit.html import render_html
+    from shared.gateways import Gateways
+    from shared.settings import Credentials
+
+    owner = Credentials(stage.owner.access_key_id, stage.owner.access_key_secret)
+    settings = dataclasses.replace(stage.settings, credentials=owner)
+    report = stored_report(Gateways.connect(settings), settings, AuditConfig(), since, until)
+    page = render_html(report.data, title="rolepact access audit — the seed, end to end")
+    path.write_text(page, "utf-8")
+    return page
+
+
 def _write_outputs(out_dir: Path, stage, timeline: Timeline) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -246,7 +293,7 @@ def _write_outputs(out_dir: Path, stage, timeline: Timeline) -> None:
         name = "".join(c if c.isalnum() or c in "-_" else "-" for c in title)[:60]
         (out_dir / "dingtalk" / f"{number:03d}-{name}.md").write_text(body.get("text") or body.get("content") or "",
                                                                        "utf-8")
-    for prefix in ("reports/", "status/", "audit/roles/"):
+    for prefix in ("reports/", "status/", "audit/roles/", "proposals/"):
         for key in _objects(stage, prefix):
             target = out_dir / key
             target.parent.mkdir(parents=True, exist_ok=True)

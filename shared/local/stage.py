@@ -1,9 +1,10 @@
-"""A complete rolepact deployment on the fake cloud, wired from s.yaml.
+"""A complete rolepact deployment on the fake cloud, wired from a deployment file.
 
 Creates the owner (company-a) and partner (company-b) accounts, the bucket, the DingTalk
 robot, the FC service role with the repository's least-privilege policy, and registers
-every function and trigger s.yaml declares. Used by `rolepact local` and by the tests, so
-both exercise the same wiring that `s deploy` would create.
+every function and trigger the deployment file declares (s.yaml by default, or
+deploy/fc3/s.yaml), rendered as `s deploy` renders it from the deployer's five exports.
+Used by `rolepact local` and by the tests, so both exercise the wiring `s deploy` creates.
 """
 from __future__ import annotations
 
@@ -12,19 +13,26 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.local.syaml import Wiring, load
+from shared.local.policies import SERVICE_ROLE_POLICY, fill, worker_arn
+from shared.local.wiring import Wiring, load
 from shared.runtime import reset_settings
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = {"fc2": PROJECT_ROOT / "s.yaml", "fc3": PROJECT_ROOT / "deploy" / "fc3" / "s.yaml"}
+# What the operator exports before `s deploy` (README "Deploy"); everything else is in the file.
+EXPORTED = ("ROLEPACT_ACCOUNT_ID", "ROLEPACT_REGION", "ROLEPACT_BUCKET", "ROLEPACT_DINGTALK_WEBHOOK",
+            "ROLEPACT_DINGTALK_SECRET")
 ROBOT_SECRET = "SEC" + "0f" * 30
 FC_TRUST = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                            "Principal": {"Service": ["fc.aliyuncs.com"]}}]}
 
 
-def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker") -> dict:
-    """The repository's least-privilege policy for the FC service role, for one deployment."""
+def service_role_policy(bucket: str, service: str, worker: str = "reconcile_worker", fc_api: str = "fc2",
+                        role_prefix: str = "") -> dict:
+    """The repository's least-privilege policy for the FC service role, for one deployment (FC 2.0 or 3.0)."""
     text = (PROJECT_ROOT / "deploy" / "service-role-policy.json").read_text("utf-8")
+    text = text.replace("${worker_arn}", worker_arn(service, worker, fc_api)).replace("${rolePrefix}", role_prefix)
     return json.loads(text.replace("${bucket}", bucket).replace("${service}", service).replace("${worker}", worker))
 
 
@@ -103,8 +111,16 @@ class Stage:
 def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str = "company-a",
                 partner_id: str = "1345678901234567", partner_alias: str = "company-b",
                 bucket: str = "rolepact-data", region: str = "cn-hangzhou", functions: list[str] | None = None,
-                environment: dict | None = None, syaml: str | Path | None = None) -> Stage:
-    """Stand up rolepact on `cloud` as s.yaml describes it (optionally only some functions)."""
+                environment: dict | None = None, deployment: str | Path | None = None, fc_api: str | None = None
+                ) -> Stage:
+    """Stand up rolepact on `cloud` as the deployment file describes it (optionally only some functions).
+
+    `deployment`: s.yaml (the default; FC 2.0, one service) or deploy/fc3/s.yaml (FC 3.0
+    functions, no service). `fc_api="fc3"` deploys the functions of an FC 2.0 file as FC 3.0
+    functions instead (shared/local/fc3.py), run with `ROLEPACT_FC_API=fc3`. `environment`
+    changes function settings the way an operator edits `vars` (every function gets the same
+    values); the five exported variables among them also feed the rendering.
+    """
     import oss2
     from alibabacloud_ram20150501 import models as ram_models
     from alibabacloud_ram20150501.client import Client as RamClient
@@ -115,34 +131,50 @@ def build_stage(cloud, *, owner_id: str = "1234567890123456", owner_alias: str =
     oss2.Bucket(oss2.Auth(owner.access_key_id, owner.access_key_secret),
                 f"https://oss-{region}.aliyuncs.com", bucket).create_bucket()
     webhook = cloud.add_dingtalk_robot(secret=ROBOT_SECRET, keyword="rolepact", account_id=owner_id)
-    env = {"ROLEPACT_ACCOUNT_ID": owner_id, "ROLEPACT_BUCKET": bucket, "ROLEPACT_REGION": region,
-           "ROLEPACT_DINGTALK_WEBHOOK": webhook, "ROLEPACT_DINGTALK_SECRET": ROBOT_SECRET, **(environment or {})}
-    wiring = load(syaml or PROJECT_ROOT / "s.yaml", env)
+    overrides = dict(environment or {})
+    exported = {"ROLEPACT_ACCOUNT_ID": owner_id, "ROLEPACT_BUCKET": bucket, "ROLEPACT_REGION": region,
+                "ROLEPACT_DINGTALK_WEBHOOK": webhook, "ROLEPACT_DINGTALK_SECRET": ROBOT_SECRET,
+                **{name: value for name, value in overrides.items() if name in EXPORTED}}
+    wiring = load(deployment or DEPLOYMENTS["fc2"], exported)
+    as_fc3 = wiring.fc_api == "fc3" or fc_api == "fc3"
+    if as_fc3:
+        overrides["ROLEPACT_FC_API"] = "fc3"
+    for function in wiring.functions:
+        function.environment.update(overrides)
+    env = dict(wiring.functions[0].environment)
 
     ram = RamClient(Config(access_key_id=owner.access_key_id, access_key_secret=owner.access_key_secret,
                            region_id=region))
     role_name = (wiring.service_role or "acs:ram::0:role/rolepact-fc-role").rsplit("/", 1)[1]
     ram.create_role(ram_models.CreateRoleRequest(role_name=role_name, assume_role_policy_document=json.dumps(FC_TRUST),
                                                  description="rolepact function role"))
-    worker = next((f.name for f in wiring.functions if f.name == "reconcile_worker"), "reconcile_worker")
+    settings = Settings.from_env(env)
     ram.create_policy(ram_models.CreatePolicyRequest(
-        policy_name="rolepact-fc-policy",
-        policy_document=json.dumps(service_role_policy(bucket, wiring.service_name, worker))))
+        policy_name="rolepact-fc-policy", policy_document=json.dumps(fill(SERVICE_ROLE_POLICY, wiring))))
     ram.attach_policy_to_role(ram_models.AttachPolicyToRoleRequest(policy_type="Custom",
                                                                    policy_name="rolepact-fc-policy",
                                                                    role_name=role_name))
-    settings = Settings.from_env(wiring.functions[0].environment if wiring.functions else env)
     reset_settings(settings)
+    selected = [f.name for f in wiring.functions] if functions is None else \
+        [wiring.function(name).name for name in functions]
+    handlers = {f.name: import_handler(f.handler) for f in wiring.functions if f.name in selected}
     fc = cloud.backend("fc")
+    if as_fc3:
+        from shared.local.fc3 import deploy_fc3
+
+        deploy_fc3(fc, wiring, owner_id, region, role_name, handlers, selected)
+        wiring.service_name = None  # FC 3.0 has no service: fc.invoke_*(account, None, function) reaches them
+        return Stage(cloud, wiring, owner, partner, owner_id, partner_id, bucket, region, webhook, settings, env)
     for function in wiring.functions:
-        if functions is not None and function.name not in functions:
+        if function.name not in selected:
             continue
-        fc.register_function(owner_id, wiring.service_name, function.name, import_handler(function.handler),
+        fc.register_function(owner_id, wiring.service_name, function.name, handlers[function.name],
                              handler_name=function.handler, runtime=function.runtime, memory=function.memory,
                              timeout=function.timeout, environment=function.environment, service_role=role_name,
                              max_async_retry=function.max_async_retry, on_failure=function.on_failure,
                              region=region)
         for trigger in function.triggers:
             fc.add_trigger(owner_id, wiring.service_name, function.name, trigger["name"], trigger["type"],
-                           trigger.get("config") or {}, region=region)
+                           trigger["config"], region=region, invocation_role=trigger["role"],
+                           source_arn=trigger["sourceArn"])
     return Stage(cloud, wiring, owner, partner, owner_id, partner_id, bucket, region, webhook, settings, env)

@@ -225,6 +225,40 @@ def ram_snapshot(stage) -> dict:
     return {"roles": roles, "policies": {name: policy_document(stage, name) for name in custom_policy_names(stage)}}
 
 
+# ================================================================================ uploaders
+def owner_user(stage, name: str):
+    """A RAM user of company-a who may write to the bucket (AliyunOSSFullAccess): (UID, credentials)."""
+    client = ram(stage.owner)
+    user = client.create_user(ram_models.CreateUserRequest(user_name=name)).body.user
+    key = client.create_access_key(ram_models.CreateAccessKeyRequest(user_name=name)).body.access_key
+    client.attach_policy_to_user(ram_models.AttachPolicyToUserRequest(
+        policy_type="System", policy_name="AliyunOSSFullAccess", user_name=name))
+    return user.user_id, Credentials(key.access_key_id, key.access_key_secret)
+
+
+def approve_uploaders(stage, *principals: str) -> None:
+    """ROLEPACT_APPROVED_UPLOADERS=<principals>, as a redeploy would set it."""
+    from shared.runtime import reset_settings
+
+    rails = dataclasses.replace(stage.settings.guardrails, approved_uploaders=frozenset(principals))
+    stage.settings = dataclasses.replace(stage.settings, guardrails=rails)
+    reset_settings(stage.settings)
+
+
+def lock_agreements(stage, *, actions: tuple[str, ...] | None = None) -> dict:
+    """A's administrator puts the bucket policy `rolepact bucket-policy` prints in place (with oss2)."""
+    from alibabacloud_ram20150501 import models as ram_models_
+
+    from shared.uploaders import WRITE_ACTIONS, lock_policy
+
+    users = ram(stage.owner).list_users(ram_models_.ListUsersRequest(max_items=1000)).body.users.user
+    policy = lock_policy(stage.settings, [u.user_id for u in users])
+    for statement in policy["Statement"]:
+        statement["Action"] = list(actions or WRITE_ACTIONS)
+    stage.oss().put_bucket_policy(json.dumps(policy))
+    return policy
+
+
 # ================================================================================ events, notices
 def oss_event(stage, key: str, *, name: str = "ObjectCreated:PutObject", principal: str | None = None,
               bucket: str | None = None, etag: str = "", size: int = 0) -> bytes:

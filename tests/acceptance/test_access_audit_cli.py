@@ -9,6 +9,9 @@ from audit_support import (  # noqa: F401 - fixtures
     T0, assume, clock, digest_report, digests, fake, iso, next_digest_time, partner_user, provision, seed_doc,
     seed_instance, stage, start, stop, tick,
 )
+from audit_support import keys, read_object
+from report_support import parse_page
+from report_support import text as html_text
 from shared.audit.cli_report import add_report_command
 
 
@@ -25,7 +28,7 @@ def rolepact(*argv: str) -> int:
     return args.run(args)
 
 
-def test_the_cli_renders_the_same_report_as_the_digest(stage, clock, monkeypatch, capsys):
+def test_the_cli_renders_the_same_report_as_the_digest(stage, clock, monkeypatch, capsys, tmp_path):
     instance = seed_instance(stage)
     provision(stage, seed_doc(expires=T0 + timedelta(days=30)))
     alice = assume(stage, partner_user(stage, "alice"), "alice")
@@ -51,8 +54,23 @@ def test_the_cli_renders_the_same_report_as_the_digest(stage, clock, monkeypatch
 
     assert rolepact("report", *window) == 0
     text = capsys.readouterr().out.strip()
-    assert text.split("\n", 1)[1] == digest["text"].split("\n", 1)[1]  # all but the title line
+    # all but the title line, and the digest's link to its HTML page
+    message = "\n\n".join(p for p in digest["text"].split("\n\n") if not p.startswith("**[Open the HTML report"))
+    assert message != digest["text"]
+    assert text.split("\n", 1)[1] == message.split("\n", 1)[1]
     assert "company-b/alice" in text
+
+    # --html FILE: the same page as the digest's (but for its title and the time it was generated)
+    page_file = tmp_path / "report.html"
+    assert rolepact("report", *window, "--html", str(page_file)) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {page_file}: 1 agreement(s)")
+    [digest_page] = [k for k in keys(stage, "reports/digest/") if k.endswith(".html")]
+    ours, theirs = parse_page(page_file.read_text("utf-8")), parse_page(read_object(stage, digest_page).decode())
+    assert [html_text(s) for s in ours.iter("section")] == [html_text(s) for s in theirs.iter("section")]
+    assert len(list(ours.iter("svg"))) == 2
+    assert rolepact("report", *window, "--html", "-") == 0
+    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+    assert rolepact("report", *window, "--html", str(tmp_path / "no" / "such" / "dir.html")) == 2
 
     assert rolepact("report", *window, "--agreement", "company-b-ecs-admin", "--json") == 0
     assert [a["agreementId"] for a in json.loads(capsys.readouterr().out)["agreements"]] == ["company-b-ecs-admin"]

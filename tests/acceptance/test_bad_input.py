@@ -10,6 +10,7 @@ import os
 from datetime import timedelta
 from urllib.parse import quote
 
+import oss2
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -18,7 +19,8 @@ from shared.agreements.parse import parse_agreement
 from shared.errors import AgreementRejected
 
 from conftest import (A, SEED_ID, SEED_KEY, attached, enqueue, failed_invocations, file_bytes, get_role, invoke,
-                      iso, make_stage, notices, now, oss_event, ram, ram_snapshot, ram_writes, seed, sha256)
+                      iso, lock_agreements, make_stage, notices, now, oss_event, owner_user, approve_uploaders, ram,
+                      ram_snapshot, ram_writes, seed, sha256)
 
 
 def record_for(stage, key: str, agreement_id: str | None) -> dict:
@@ -149,46 +151,38 @@ def test_allowed_partner_is_granted(cloud):
     assert stage.status(SEED_ID)["state"] == "active"
 
 
-def owner_user(stage, name: str):
-    """A RAM user of company-a who may write to the bucket."""
-    from fakecloud import Credentials
-
-    client = ram(stage.owner)
-    user = client.create_user(ram_models.CreateUserRequest(user_name=name)).body.user
-    key = client.create_access_key(ram_models.CreateAccessKeyRequest(user_name=name)).body.access_key
-    client.attach_policy_to_user(ram_models.AttachPolicyToUserRequest(
-        policy_type="System", policy_name="AliyunOSSFullAccess", user_name=name))
-    return user.user_id, Credentials(key.access_key_id, key.access_key_secret)
-
-
 def test_unapproved_uploader(cloud):
+    """With approved uploaders, the bucket policy keeps everyone else out (rolepact checks it); an event
+    naming an unapproved uploader is refused as well."""
     stage = make_stage(cloud, environment={"ROLEPACT_APPROVED_UPLOADERS": A})
-    _, mallory = owner_user(stage, "mallory")
-    writes = ram_writes(cloud)
-    stage.upload(SEED_KEY, seed(), credentials=mallory)
-    record = assert_refused(stage, SEED_KEY, SEED_ID, "(uploader)", "is not approved", writes)
-    assert record["state"] == "rejected"
-    # An approved uploader (here: A's root) gets the same file applied.
-    stage.upload(SEED_KEY, seed())
+    mallory_id, mallory = owner_user(stage, "mallory")
+    lock_agreements(stage)
+    with pytest.raises(oss2.exceptions.AccessDenied):  # OSS itself refuses her upload
+        stage.upload(SEED_KEY, seed(), credentials=mallory)
+    assert stage.status(SEED_ID) is None
+    stage.upload(SEED_KEY, seed())  # A's root, approved: applied
     assert stage.status(SEED_ID)["state"] == "active"
+    writes = ram_writes(cloud)
+    invoke(stage, oss_event(stage, SEED_KEY, principal=mallory_id))  # an event naming her (stale, or forged)
+    record = assert_refused(stage, SEED_KEY, SEED_ID, "(uploader)", "is not approved", writes)
+    assert record["state"] == "active" and record["lastUpload"]["result"] == "rejected"
 
 
 def test_approved_ram_user_uploader(cloud):
-    import dataclasses
-
-    from shared.runtime import reset_settings
-
     stage = make_stage(cloud)
     user_id, carol = owner_user(stage, "carol")
     _, mallory = owner_user(stage, "mallory")
     # The deployment's configuration names carol (ROLEPACT_APPROVED_UPLOADERS=<her principal id>).
-    rails = dataclasses.replace(stage.settings.guardrails, approved_uploaders=frozenset({user_id}))
-    reset_settings(dataclasses.replace(stage.settings, guardrails=rails))
+    approve_uploaders(stage, user_id)
+    lock_agreements(stage)
     writes = ram_writes(cloud)
-    stage.upload(SEED_KEY, seed(), credentials=mallory)
-    assert_refused(stage, SEED_KEY, SEED_ID, "(uploader)", "is not approved", writes)
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        stage.upload(SEED_KEY, seed(), credentials=mallory)
+    assert ram_writes(cloud) == writes
     stage.upload(SEED_KEY, seed(), credentials=carol)
-    assert stage.status(SEED_ID)["state"] == "active"
+    status = stage.status(SEED_ID)
+    assert status["state"] == "active"
+    assert status["lastUpload"]["claimedUploader"] == user_id and status["lastUpload"]["uploaderVerified"]
 
 
 def test_stale_event_of_an_approved_uploader_does_not_vouch_for_newer_content(cloud):
@@ -380,7 +374,7 @@ def test_a_description_cannot_forge_rolepacts_ownership_mark(stage):
     assert stage.status(SEED_ID)["state"] == "active"
     before, writes = ram_snapshot(stage), ram_writes(stage.cloud)
     stage.upload("agreements/evil.json", seed(agreementId="b-evil", policies=[
-        {"type": "System", "name": "AliyunECSFullAccess"}, {"type": "System", "name": "AliyunOSSFullAccess"}]))
+        {"type": "System", "name": "AliyunECSFullAccess"}, {"type": "System", "name": "AliyunECSReadOnlyAccess"}]))
     assert_refused(stage, "agreements/evil.json", "b-evil", "role.name",
                    "belongs to agreement 'company-b-ecs-admin'", writes)
     assert ram_snapshot(stage) == before

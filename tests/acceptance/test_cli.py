@@ -108,7 +108,8 @@ def test_plan_new_then_unchanged_then_amended(plan_env, tmp_path, capsys):
     assert [c.split()[0] for c in calls] == ["ram:CreateRole", "ram:CreatePolicy", "ram:AttachPolicyToRole",
                                              "ram:CreatePolicy", "ram:AttachPolicyToRole",
                                              "ram:AttachPolicyToRole"]
-    assert "RoleName=ecs-admin" in calls[0] and doc["expiresAt"] in calls[0]
+    assert "RoleName=ecs-admin" in calls[0] and doc["conditions"]["externalId"] in calls[0]
+    assert doc["expiresAt"] in calls[1]  # the guard policy holds the window
     assert calls[-1] == "ram:AttachPolicyToRole RoleName=ecs-admin PolicyType=System PolicyName=AliyunECSFullAccess"
     code, out = run(capsys, "plan", "--json", path)
     assert code == 0 and json.loads(out)["calls"] == calls
@@ -126,8 +127,8 @@ def test_plan_new_then_unchanged_then_amended(plan_env, tmp_path, capsys):
     code, out = run(capsys, "plan", write(tmp_path, "company-b-ecs-admin.json", {**doc, "expiresAt": later}))
     assert code == 0
     calls = out.strip().splitlines()
-    assert [c.split()[0] for c in calls] == ["ram:CreatePolicyVersion", "ram:UpdateRole"]
-    assert later in calls[0] and later in calls[1]
+    assert [c.split()[0] for c in calls] == ["ram:CreatePolicyVersion"]
+    assert later in calls[0]
     assert ram_writes(stage.cloud) == writes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from audit_support import (  # noqa: F401 - fixtures
-    T0, clock, cloud_event, fake, invoke_audit, provision, seed_doc, session_caller, stage, stored, trail_event,
+    A, T0, clock, cloud_event, fake, invoke_audit, provision, seed_doc, session_caller, stage, stored, trail_event,
 )
 
 
@@ -16,6 +16,8 @@ def test_review_an_event_with_an_impossible_time_is_malformed_not_fatal(stage):
     caller = session_caller(session="alice")
     good = [trail_event(caller, "StopInstance", error="Forbidden.RAM", at=T0 + timedelta(seconds=i)) for i in range(5)]
     odd = dict(trail_event(caller, "StopInstance", error="Forbidden.RAM"), eventTime="2027-13-45T99:99:99Z")
+    for event in good:  # genuine: ActionTrail has them (pushed events are confirmed with LookupEvents)
+        stage.cloud.trail.record(A, event, publish=False)
     answer = invoke_audit(stage, [cloud_event(e) for e in [good[0], odd, *good[1:]]])
     assert answer["malformed"] == 1
     assert {e["eventId"] for e in stored(stage)} == {e["eventId"] for e in good}

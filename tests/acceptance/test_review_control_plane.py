@@ -13,8 +13,8 @@ from datetime import timedelta
 import oss2
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
-from timer_support import (A, T0, agreement, assume, attached, clock, fake, partner_user, provision,  # noqa: F401
-                           ram, refused, stage, tick_at)
+from timer_support import (A, T0, agreement, assume, attached, clock, fake, make_timer_stage, partner_user,  # noqa: F401
+                           provision, ram, refused, stage, tick_at)
 
 from shared.records import stamp
 
@@ -28,9 +28,10 @@ def _escalate(status: dict) -> dict:
     return dict(status, agreementText=json.dumps(doc, indent=2))
 
 
-def test_review_partner_with_oss_access_cannot_touch_rolepacts_bucket(stage, clock):
+def test_review_partner_with_oss_access_cannot_touch_rolepacts_bucket(fake, clock):
     """An agreement that lets the partner manage A's OSS must not let it rewrite rolepact's records:
     the guard policy denies the partner rolepact's own bucket."""
+    stage = make_timer_stage(fake, environment={"ROLEPACT_GRANTABLE_SERVICES": "ecs,vpc,oss"})
     provision(stage, agreement("b-oss", expires=EXPIRES, system=("AliyunOSSFullAccess",), custom=False))
     session = assume(stage, partner_user(stage, "alice"), "b-oss")
     partner_bucket = stage.oss(session)

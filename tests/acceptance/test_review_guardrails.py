@@ -12,9 +12,11 @@ from conftest import (A, SEED_ID, SEED_KEY, assume, attached, config, get_role, 
 from fakecloud import Credentials
 
 
-def test_review_system_policy_that_grants_pass_role_is_refused(stage):
+def test_review_system_policy_that_grants_pass_role_is_refused(cloud):
     """AliyunFCFullAccess allows ram:PassRole (to FC): the partner could create a function that runs with
-    any role trusting FC in A's account. System policies are judged by their document, like custom ones."""
+    any role trusting FC in A's account. System policies are judged by their document, like custom ones
+    (here with FC among the grantable services, so that the escalation alone refuses it)."""
+    stage = make_stage(cloud, environment={"ROLEPACT_GRANTABLE_SERVICES": "ecs,vpc,fc,ram:PassRole"})
     writes = ram_writes(stage.cloud)
     stage.upload(SEED_KEY, seed(policies=[{"type": "System", "name": "AliyunFCFullAccess"}]))
     status = stage.status(SEED_ID)
@@ -26,7 +28,8 @@ def test_review_system_policy_that_grants_pass_role_is_refused(stage):
 
 
 def test_review_escalating_system_policy_can_be_allowed_explicitly(cloud):
-    stage = make_stage(cloud, environment={"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess"})
+    stage = make_stage(cloud, environment={"ROLEPACT_ALLOW_PRIVILEGED_POLICIES": "AliyunFCFullAccess",
+                                           "ROLEPACT_GRANTABLE_SERVICES": "ecs,vpc,fc,ram:PassRole"})
     stage.upload(SEED_KEY, seed(policies=[{"type": "System", "name": "AliyunFCFullAccess"}]))
     assert stage.status(SEED_ID)["state"] == "active"
     assert ("System", "AliyunFCFullAccess") in attached(stage)

@@ -48,5 +48,11 @@ def test_review_an_oversized_notice_never_wedges_the_dingtalk_queue(cloud):
     assert rejected, "the refusal was never delivered"
 
     stage.upload(SEED_KEY, seed())
-    stage.tick()  # the enforcer drains the outbox
+    import time_machine
+    from datetime import timedelta
+
+    with time_machine.travel(stage.settings.now(), tick=False) as traveller:
+        for _ in range(3):  # the enforcer drains the outbox, 10 sends a minute
+            traveller.shift(timedelta(minutes=1))
+            stage.tick()
     assert [n for n in notices(stage) if n["title"] == f"rolepact: Agreement {SEED_ID} granted"]

@@ -29,12 +29,8 @@ def test_seed_through_the_function(stage):
     trust = json.loads(role.assume_role_policy_document)
     [statement] = trust["Statement"]
     assert statement["Principal"] == {"RAM": [f"acs:ram::{B}:root"]}
-    assert statement["Condition"] == {
-        "DateGreaterThanEquals": {"acs:CurrentTime": doc["startsAt"]},
-        "DateLessThan": {"acs:CurrentTime": doc["expiresAt"]},
-        "StringEquals": {"sts:ExternalId": EXTERNAL_ID},
-        "IpAddress": {"acs:SourceIp": ["203.0.113.0/24"]},
-    }
+    # Only what RAM documents for trust policies; the window and networks are the guard policy's.
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
     assert role.max_session_duration == 3600
     guard, custom = sorted(expected_policies(SEED_ID, "ecs-restart-web"))
     assert attached(stage) == {("System", "AliyunECSFullAccess"), ("Custom", guard), ("Custom", custom)}
@@ -62,15 +58,17 @@ def test_seed_through_the_function(stage):
     assert pack["expiresAt"] == doc["expiresAt"]
     assert pack["partnerPolicy"] == {"Version": "1", "Statement": [
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}]}
-    assert "--mode RamRoleArn" in pack["cliProfile"] and ROLE_ARN in pack["cliProfile"]
-    assert pack["consoleSwitchRole"]["enterpriseAlias"] == "company-a"
-    assert pack["consoleSwitchRole"]["roleName"] == ROLE
+    # With an ExternalId: no console Switch Role (it cannot pass one), an explicit CLI AssumeRole, the SDK.
+    assert pack["paths"] == ["sdk", "cli"] and "consoleSwitchRole" not in pack
+    assert f"--ExternalId {EXTERNAL_ID}" in pack["cliProfile"] and ROLE_ARN in pack["cliProfile"]
+    assert f'external_id="{EXTERNAL_ID}"' in pack["sdkSnippet"] and ROLE_ARN in pack["sdkSnippet"]
 
     # The DingTalk grant notice carries the onboarding pack.
     [grant] = [n for n in notices(stage) if "granted" in n["title"]]
     assert grant["title"] == f"rolepact: Agreement {SEED_ID} granted"
-    for part in (ROLE_ARN, "--mode RamRoleArn", EXTERNAL_ID, doc["expiresAt"], "sts:AssumeRole",
-                 "AliyunSTSAssumeRoleAccess", "company-a", f'"Resource": "{ROLE_ARN}"', '"Action": "sts:AssumeRole"'):
+    for part in (ROLE_ARN, "--ExternalId", f'external_id="{EXTERNAL_ID}"', doc["expiresAt"], "sts:AssumeRole",
+                 "AliyunSTSAssumeRoleAccess", "cannot pass the ExternalId", f'"Resource": "{ROLE_ARN}"',
+                 '"Action": "sts:AssumeRole"'):
         assert part in grant["text"], part
 
 
@@ -86,9 +84,10 @@ def test_what_the_agreement_does_not_allow_is_denied_by_ram(stage):
     # Alice without the agreed ExternalId, or with a wrong one.
     refused(lambda: assume(stage, alice, "no-ext", external_id=None))
     refused(lambda: assume(stage, alice, "wrong-ext", external_id="b-0000000"))
-    # Alice from outside the agreed networks.
+    # Alice from outside the agreed networks: the guard policy refuses whatever she does.
     stage.cloud.set_caller_context(alice.access_key_id, source_ip=OUTSIDE_IP)
-    refused(lambda: assume(stage, alice, "outside"))
+    outside = assume(stage, alice, "outside", source_ip=None)
+    refused(lambda: describe_instance(outside, instance), "Forbidden.RAM")
     stage.cloud.set_caller_context(alice.access_key_id, source_ip=PARTNER_IP)
     # ... and Alice as agreed works.
     session = assume(stage, alice, "alice")
@@ -98,6 +97,13 @@ def test_what_the_agreement_does_not_allow_is_denied_by_ram(stage):
     refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
     stage.cloud.set_caller_context(session.access_key_id, source_ip=PARTNER_IP)
     assert describe_instance(session, instance).status == "Running"
+    # Through a VPC endpoint the call carries no public acs:SourceIp: the guard refuses it too
+    # (NotIpAddressIfExists), whichever way the fake models the missing key.
+    stage.cloud.set_caller_context(session.access_key_id, vpc_id="vpc-partner")
+    refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
+    stage.cloud.vpc_source_ip = "private"
+    stage.cloud.set_caller_context(session.access_key_id, source_ip="192.168.0.7")
+    refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
 
 
 def test_time_window_is_enforced_by_ram_itself(stage):
@@ -108,7 +114,8 @@ def test_time_window_is_enforced_by_ram_itself(stage):
     assert stage.status(SEED_ID)["state"] == "scheduled"
     alice = partner_user(stage, "alice")
 
-    refused(lambda: assume(stage, alice, "too-early"))  # before startsAt
+    early = assume(stage, alice, "too-early")  # before startsAt the trust lets her in, the guard refuses all
+    refused(lambda: describe_instance(early, instance), "Forbidden.RAM")
     with time_machine.travel(starts + timedelta(seconds=1), tick=False):
         session = assume(stage, alice, "alice")
         assert describe_instance(session, instance).status == "Running"
@@ -121,7 +128,8 @@ def test_time_window_is_enforced_by_ram_itself(stage):
     with time_machine.travel(expires, tick=False):  # the exact second: no timer, no function
         refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
         refused(lambda: stop_instance(session, instance), "Forbidden.RAM")
-        refused(lambda: assume(stage, alice, "too-late"))
+        late = assume(stage, alice, "too-late")
+        refused(lambda: describe_instance(late, instance), "Forbidden.RAM")
     with time_machine.travel(expires + timedelta(minutes=20), tick=False):  # the session itself is still valid
         refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
     assert len(stage.fc.invocations) == invocations and ram_writes(stage.cloud) == writes

@@ -35,7 +35,8 @@ def test_seed_end_to_end_at_expiry(stage, clock, mode):
     clock.move_to(expires)
     refused(lambda: stop_instance(session, instance), "Forbidden.RAM")
     refused(lambda: describe_instance(session, instance), "Forbidden.RAM")
-    refused(lambda: assume(stage, alice))  # the trust policy's acs:CurrentTime bound
+    late = assume(stage, alice)  # the trust policy names no window: a new session is refused by the guard too
+    refused(lambda: describe_instance(late, instance), "Forbidden.RAM")
     assert stage.status(SEED_ID)["state"] == "active"  # nothing ran yet: RAM alone denied
 
     # the next enforcer tick ends it

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from timer_support import (A, SEED_ROLE, T0, agreement, assume, bucket_keys, clock, fake, get_role,  # noqa: F401
-                           invocations, leftovers, make_timer_stage, partner_user, provision, refused, stage,
+from timer_support import (A, SEED_ROLE, T0, agreement, assume, bucket_keys, clock, describe_instance,  # noqa: F401
+                           fake, get_role, invocations, seed_instance, leftovers, make_timer_stage, partner_user, provision, refused, stage,
                            tick_at, tick_every_minute, titled)
 
 
@@ -106,7 +106,9 @@ def test_future_start_becomes_active_on_time(stage, clock):
     provision(stage, agreement("ops-b", starts=starts, expires=expires, role=SEED_ROLE))
     assert stage.status("ops-b")["state"] == "scheduled"
     alice = partner_user(stage)
-    refused(lambda: assume(stage, alice))  # the trust policy starts at startsAt
+    instance = seed_instance(stage)
+    early = assume(stage, alice)  # the trust policy names no window: the guard denies until startsAt
+    refused(lambda: describe_instance(early, instance), "Forbidden.RAM")
 
     tick_every_minute(stage, clock, starts - timedelta(minutes=3), starts - timedelta(seconds=20))
     assert stage.status("ops-b")["state"] == "scheduled"

@@ -55,9 +55,12 @@ FC_POLICY = "rolepact-fc-policy"
 TIMER_FUNCTIONS = ["agreement_intake", "expiry_enforcer", "reconcile_worker", "role_auditor"]
 
 
-def make_timer_stage(cloud, environment: dict | None = None, **settings_changes):
-    """The deployment of s.yaml (TIMER_FUNCTIONS and their triggers), with back-off that does not sleep."""
-    stage = build_stage(cloud, environment=environment, functions=TIMER_FUNCTIONS)
+def make_timer_stage(cloud, environment: dict | None = None, *, fc_api: str = "fc2", **settings_changes):
+    """The deployment of s.yaml (TIMER_FUNCTIONS and their triggers), with back-off that does not sleep.
+
+    `fc_api="fc3"`: the same functions deployed as FC 3.0 functions, run with ROLEPACT_FC_API=fc3.
+    """
+    stage = build_stage(cloud, environment=environment, functions=TIMER_FUNCTIONS, fc_api=fc_api)
     stage.third = cloud.add_account(C, "company-c")  # a second partner, company-c
     use_settings(stage, sleep=lambda seconds: None, **settings_changes)
     return stage

@@ -12,7 +12,7 @@ the *only* difference between modes is configuration:
   service is called at that one endpoint instead (the fake's server mode): that is how the
   real-mode path itself is tested here without a network.
 
-Fixtures (imported into conftest.py): `target`, `owner`, `partner`, `prefix` (unique, short,
+Fixtures (through tests/conformance/conftest.py): `target`, `owner`, `partner`, `prefix` (unique, short,
 valid for RAM and OSS names), `cleanup` (runs after the test even if it failed), `observe`,
 `fake` (fake-only knobs; None outside fake mode), `build` (create RAM users, roles, policies and
 buckets with cleanup registered). Every observation and every test outcome goes into a report
@@ -194,6 +194,17 @@ class Identity:
         from alibabacloud_ecs20140526.client import Client
 
         return Client(self.config("ecs"))
+
+    @property
+    def fc3(self):
+        """Function Compute 3.0 at `<account>.<region>.fc.aliyuncs.com` (FC's documented endpoint)."""
+        from alibabacloud_fc20230330.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        host = self.target.endpoint_host or f"{self.account_id}.{self.target.region}.fc.aliyuncs.com"
+        return Client(Config(access_key_id=self.key.access_key_id, access_key_secret=self.key.access_key_secret,
+                             security_token=self.key.security_token, region_id=self.target.region, endpoint=host,
+                             protocol=self.target.protocol, connect_timeout=10_000, read_timeout=60_000))
 
     def oss_endpoint(self) -> str:
         return self.target.endpoint or f"https://oss-{self.target.region}.aliyuncs.com"
@@ -379,6 +390,10 @@ def delete_policy(identity: Identity, name: str) -> None:
     _ignore({"EntityNotExist.Policy"}, lambda: ram.delete_policy(models.DeletePolicyRequest(policy_name=name)))
 
 
+def _delete_function(identity: Identity, name: str) -> None:
+    _ignore({"FunctionNotFound"}, lambda: identity.fc3.delete_function(name))
+
+
 def delete_bucket(identity: Identity, name: str) -> None:
     """Remove the bucket policy, every object version and delete marker, then the bucket."""
     import oss2
@@ -460,6 +475,45 @@ class Builder:
             account.ram.attach_policy_to_role(models.AttachPolicyToRoleRequest(policy_type="Custom",
                                                                                policy_name=policy, role_name=name))
         return name
+
+    def sink(self, account: Identity, label: str = "sink"):
+        """A bucket and an FC 3.0 function of the same name (conformance/sink.py) that stores every
+        event it receives under `sink/` in that bucket; returns the oss2.Bucket (its name is the
+        function's). Add triggers with `build.trigger`; the endpoint stays the region's internal one
+        (functions run in FC — or in the in-process fake)."""
+        import base64
+        import io
+        import zipfile
+
+        from alibabacloud_fc20230330 import models
+
+        bucket = self.bucket(account, label)
+        name = bucket.bucket_name
+        policy = self.policy(account, f"{label}-w", {"Version": "1", "Statement": [{
+            "Effect": "Allow", "Action": "oss:PutObject", "Resource": f"acs:oss:*:*:{name}/sink/*"}]})
+        role = self.role(account, f"{label}-r", {"Version": "1", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": ["fc.aliyuncs.com"]}}]},
+            custom=(policy,))
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as archive:
+            for part in ("__init__.py", "sink.py"):
+                archive.write(Path(__file__).with_name(part), f"conformance/{part}")
+        self.cleanup.add(f"FC function {name}", lambda: _delete_function(account, name))
+        account.fc3.create_function(models.CreateFunctionRequest(body=models.CreateFunctionInput(
+            function_name=name, runtime="python3.10", handler="conformance.sink.handler", memory_size=128, timeout=60,
+            role=f"acs:ram::{account.account_id}:role/{role}",
+            code=models.InputCodeLocation(zip_file=base64.b64encode(package.getvalue()).decode("ascii")))))
+        return bucket
+
+    def trigger(self, account: Identity, function: str, name: str, trigger_type: str, config: dict, *,
+                source_arn: str | None = None, invocation_role: str | None = None) -> None:
+        from alibabacloud_fc20230330 import models
+
+        self.cleanup.add(f"FC trigger {function}/{name}", lambda: _ignore(
+            {"TriggerNotFound", "FunctionNotFound"}, lambda: account.fc3.delete_trigger(function, name)))
+        account.fc3.create_trigger(function, models.CreateTriggerRequest(body=models.CreateTriggerInput(
+            trigger_name=name, trigger_type=trigger_type, trigger_config=json.dumps(config), source_arn=source_arn,
+            invocation_role=invocation_role)))
 
     def bucket(self, account: Identity, label: str = ""):
         """A new bucket of `account` (an oss2.Bucket of its credentials)."""
@@ -554,10 +608,12 @@ def write_report(target: Target, parts: list[dict], started: str, run: str) -> t
 
 
 # ======================================================================================= pytest wiring
-# Under xdist the controller never imports this module (it does not collect), so each process
-# writes its part and merges every part of the run into the report itself, under a file lock:
-# the last one to finish leaves the complete report. tests/conftest.py prints its path.
-_STATE: dict = {}
+# Imported by tests/conformance/conftest.py. Under xdist the controller never imports it (it does
+# not collect), so each process that ran conformance tests writes its part and merges every part
+# of the run into the report under a file lock: the last one to finish leaves the complete report.
+# tests/conftest.py prints its path.
+_STATE: dict = {"tests": set()}
+FIXTURES = frozenset({"owner", "partner", "observe", "build"})
 
 
 def run_id() -> str:
@@ -567,9 +623,29 @@ def run_id() -> str:
     return _STATE["run"]
 
 
+def recorder_of_run() -> "Recorder | None":
+    if "recorder" not in _STATE:
+        try:
+            _STATE["recorder"] = Recorder(target_from_env())
+        except ConfigError:
+            return None
+    return _STATE["recorder"]
+
+
+def pytest_runtest_setup(item) -> None:
+    """A conformance test is one that uses this harness's fixtures (not a same-named one of its own)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in FIXTURES & set(definitions):
+        if getattr(definitions[name][-1].func, "__module__", "") == __name__:
+            _STATE["tests"].add(item.nodeid)
+            return
+
+
 def pytest_runtest_logreport(report) -> None:
-    recorder = _STATE.get("recorder")
-    if recorder is None or "test_harness.py" in report.nodeid:
+    if report.nodeid not in _STATE["tests"]:
+        return
+    recorder = recorder_of_run()
+    if recorder is None:
         return
     if report.when == "call":
         recorder.outcomes[report.nodeid] = report.outcome
@@ -577,15 +653,14 @@ def pytest_runtest_logreport(report) -> None:
         recorder.outcomes.setdefault(report.nodeid, "skipped")
     elif report.outcome == "failed":  # an error in setup or teardown (e.g. cleanup left something)
         previous = recorder.outcomes.get(report.nodeid)
-        recorder.outcomes[report.nodeid] = f"{previous}; error in {report.when}" if previous in (
-            "failed",) else f"error in {report.when}"
+        recorder.outcomes[report.nodeid] = (f"{previous}; error in {report.when}" if previous == "failed"
+                                            else f"error in {report.when}")
 
 
 def pytest_sessionfinish(session) -> None:
     recorder: Recorder | None = _STATE.get("recorder")
-    if recorder is None:
-        return
-    _STATE["written"] = merge_part(recorder, run_id())
+    if recorder is not None and (recorder.outcomes or recorder.observations):
+        _STATE["written"] = merge_part(recorder, run_id())
 
 
 def merge_part(recorder: Recorder, run: str) -> tuple[Path, Path]:
@@ -617,11 +692,8 @@ def target() -> Target:
 
 
 @pytest.fixture(scope="session")
-def recorder(target, request) -> Recorder:
-    found = _STATE.get("recorder")
-    if found is None:
-        found = _STATE["recorder"] = Recorder(target)
-    return found
+def recorder(target) -> Recorder:
+    return recorder_of_run()
 
 
 @pytest.fixture(scope="session")
@@ -641,7 +713,12 @@ def fake(target):
     with mock_cloud() as cloud:
         cloud.add_account(FAKE_OWNER, "company-a")
         cloud.add_account(FAKE_PARTNER, "company-b")
-        yield cloud
+        fc = cloud.backend("fc")
+        fc.start_workers(2, retry_delay=0.2, timer_interval=None)  # async invocations run by themselves, as in FC
+        try:
+            yield cloud
+        finally:
+            fc.stop_workers()
 
 
 def _root_identity(target: Target, fake, which: str) -> Identity:
@@ -661,13 +738,13 @@ def _root_identity(target: Target, fake, which: str) -> Identity:
 
 
 @pytest.fixture
-def owner(target, fake) -> Identity:
+def owner(target, fake, sweep_after_run) -> Identity:
     """An administrator of the owner account (A): root in fake mode, the configured key in real mode."""
     return _root_identity(target, fake, "owner")
 
 
 @pytest.fixture
-def partner(target, fake) -> Identity:
+def partner(target, fake, sweep_after_run) -> Identity:
     """An administrator of the partner account (B)."""
     return _root_identity(target, fake, "partner")
 
@@ -752,8 +829,8 @@ def sweep(target: Target, identities: list[Identity], prefix: str) -> list[str]:
     return removed
 
 
-@pytest.fixture(scope="session", autouse=True)
-def sweep_after_run(target, run_prefix, request):
+@pytest.fixture(scope="session")
+def sweep_after_run(target, run_prefix):
     """Real mode: after the run, delete anything this run's prefix still names (a test's own
     cleanup normally leaves nothing). Fake mode: each test's cloud is discarded anyway."""
     yield

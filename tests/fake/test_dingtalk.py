@@ -200,6 +200,7 @@ def test_secret_and_keyword_together(cloud):
 # --------------------------------------------------------------------------- rate limit
 
 def test_rate_limit_is_20_accepted_messages_per_rolling_minute(cloud):
+    cloud.backend("dingtalk").overflow_lockout = None  # the rolling window alone
     url = cloud.add_dingtalk_robot(keyword="ok")
     other = cloud.add_dingtalk_robot()
     with time_machine.travel(T0, tick=False) as traveller:
@@ -216,9 +217,8 @@ def test_rate_limit_is_20_accepted_messages_per_rolling_minute(cloud):
     assert len(cloud.backend("dingtalk").messages(url)) == 21
 
 
-def test_optional_lockout_after_overflow(cloud):
-    backend = cloud.backend("dingtalk")
-    backend.overflow_lockout = timedelta(minutes=10)
+def test_overflow_locks_the_robot_out_for_ten_minutes_by_default(cloud):
+    """Custom-robot doc: more than 20 a minute -> throttled for 10 minutes."""
     url = cloud.add_dingtalk_robot()
     with time_machine.travel(T0, tick=False) as traveller:
         for n in range(20):
@@ -228,6 +228,18 @@ def test_optional_lockout_after_overflow(cloud):
         assert send(url, text("still locked"))["errcode"] == 130101
         traveller.shift(timedelta(minutes=5, seconds=1))
         assert send(url, text("free")) == OK
+    assert [code for _, code in cloud.backend("dingtalk").robot(url).refusals] == [130101, 130101]
+
+
+def test_monthly_quota_has_its_own_error_until_the_month_ends_in_china_time(cloud):
+    backend = cloud.backend("dingtalk")
+    backend.monthly_quota = 2
+    url = cloud.add_dingtalk_robot()
+    with time_machine.travel(datetime(2027, 3, 31, 15, 0, tzinfo=timezone.utc), tick=False) as traveller:
+        assert send(url, text("1")) == OK and send(url, text("2")) == OK
+        assert send(url, text("3")) == {"errcode": 90030, "errmsg": "webhook over limit"}
+        traveller.shift(timedelta(hours=1))  # 16:00 UTC = midnight in China: April
+        assert send(url, text("4")) == OK
 
 
 # --------------------------------------------------------------------------- accounting, trail, faults, server mode

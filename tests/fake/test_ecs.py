@@ -299,3 +299,17 @@ def test_ecs_events_in_actiontrail(cloud, root_a, ecs):
     assert stop_event["requestParameters"]["InstanceId"] == iid
     assert (describe_event["eventName"], describe_event["eventRW"]) == ("DescribeInstances", "Read")
     assert describe_event["requestParameters"]["RegionId"] == "cn-hangzhou"
+
+
+def test_several_instances_of_one_type_are_named_with_commas(cloud, root_a, ecs):
+    """ActionTrail's resourceName: names of one type separated by commas, types by semicolons
+    (ActionTrail announcement of the eventRW/resourceName/resourceType fields); LookupEvents
+    finds the event by any one of them."""
+    from helpers import lookup_events, trail_client
+
+    first, second = (cloud.backend("ecs").seed_instance(ACCOUNT_A) for _ in range(2))
+    describe(ecs, instance_ids=json.dumps([first, second]))
+    event = cloud.trail.events(ACCOUNT_A)[-1]
+    assert (event["resourceType"], event["resourceName"]) == ("ACS::ECS::Instance", f"{first},{second}")
+    found = lookup_events(trail_client(root_a), ("ResourceName", second)).events
+    assert [e["eventId"] for e in found] == [event["eventId"]]

@@ -65,7 +65,7 @@ def test_put_get_delete_bucket_policy(data):
      "0030-00000005"),
     ('{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Principal":["*"],'
      '"Resource":"acs:oss:*:*:rolepact-data/*","Condition":{"IpAddress":{"acs:SourceIp":"1.2.3.4"}}}]}',
-     "0030-00000005"),  # acs:SourceIp without acs:SourceVpc
+     "0030-00000008"),  # acs:SourceIp without acs:SourceVpc
     ("not json", "0030-00000005"),
 ])
 def test_invalid_policies_are_refused_with_the_documented_ec(data, body, ec):

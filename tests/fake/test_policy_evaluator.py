@@ -228,10 +228,6 @@ CONDITION_CASES = [
              "2026-12-01T00:00:00Z", {"acs:CurrentTime": "2026-12-01T00:00:00Z"}, ALLOW),
     cond_row("date-greater-than-equals-before", "DateGreaterThanEquals", "acs:CurrentTime",
              "2026-12-01T00:00:00Z", {"acs:CurrentTime": "2026-11-30T23:59:59Z"}, IMPLICIT),
-    cond_row("date-only-policy-value-is-midnight-utc", "DateLessThan", "acs:CurrentTime", "2026-12-01",
-             {"acs:CurrentTime": "2026-11-30T23:59:59Z"}, ALLOW),
-    cond_row("date-only-policy-value-not-before", "DateLessThan", "acs:CurrentTime", "2026-12-01",
-             {"acs:CurrentTime": "2026-12-01T00:00:00Z"}, IMPLICIT),
     cond_row("date-context-aware-datetime", "DateGreaterThan", "acs:CurrentTime", "2026-12-01T00:00:00+08:00",
              {"acs:CurrentTime": datetime(2026, 11, 30, 16, 0, 1, tzinfo=timezone.utc)}, ALLOW),
     cond_row("date-context-datetime-other-zone", "DateEquals", "acs:CurrentTime", "2026-12-01T00:00:00Z",
@@ -545,8 +541,21 @@ GRAMMAR_ERRORS = [
      "Statement[0].Principal.RAM: invalid principal 'alice'"),
     ("condition-unknown-operator", with_condition({"StringEqualz": {"acs:SourceIp": "x"}}), "identity",
      "Statement[0].Condition: unknown operator 'StringEqualz'"),
-    ("condition-ifexists-unsupported", with_condition({"StringEqualsIfExists": {"a:b": "x"}}), "identity",
-     "unknown operator 'StringEqualsIfExists'"),
+    ("condition-ifexists-needs-base-operator", with_condition({"StringEqualzIfExists": {"a:b": "x"}}), "identity",
+     "unknown operator 'StringEqualzIfExists'"),
+    # RAM documents only YYYY-MM-DDThh:mm:ssZ and YYYY-MM-DDThh:mm:ss+hh:mm for date values.
+    ("condition-date-only", with_condition({"DateLessThan": {"acs:CurrentTime": "2027-06-01"}}), "identity",
+     "invalid date '2027-06-01' (expected YYYY-MM-DDThh:mm:ssZ"),
+    ("condition-date-without-zone", with_condition({"DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00"}}),
+     "identity", "invalid date '2027-06-01T00:00:00'"),
+    ("condition-date-space-separator", with_condition({"DateLessThan": {"acs:CurrentTime": "2027-06-01 00:00:00Z"}}),
+     "identity", "invalid date '2027-06-01 00:00:00Z'"),
+    ("condition-date-fraction", with_condition({"DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00.5Z"}}),
+     "identity", "invalid date"),
+    ("condition-date-compact-offset", with_condition({"DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00+0800"}}),
+     "identity", "invalid date"),
+    ("condition-date-ifexists-same-format", with_condition({"DateLessThanIfExists": {"acs:CurrentTime": "2027-06-01"}}),
+     "identity", "invalid date '2027-06-01'"),
     ("condition-empty", with_condition({}), "identity", "Statement[0].Condition: must be a non-empty object"),
     ("condition-operator-not-object", with_condition({"StringEquals": "x"}), "identity",
      "StringEquals must be a non-empty object"),
@@ -590,7 +599,9 @@ def test_grammar_errors(document, kind, fragment):
     pytest.param(pol(TRUST_STATEMENT), "trust", id="trust"),
     pytest.param(pol(dict(GOOD_STATEMENT, Action=["ecs:Describe*", "vpc:*"], Condition={
         "IpAddress": {"acs:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]},
-        "DateLessThan": {"acs:CurrentTime": ["2026-12-01", "2019-08-12T17:00:00+08:00"]},
+        "DateLessThan": {"acs:CurrentTime": ["2026-12-01T00:00:00Z", "2019-08-12T17:00:00+08:00"]},
+        "NotIpAddressIfExists": {"acs:SourceIp": "203.0.113.0/24"},
+        "BoolIfExists": {"acs:MFAPresent": "false"},
         "NumericGreaterThan": {"ecs:Cores": ["1", 2, 2.5]},
         "Bool": {"acs:MFAPresent": [True, "FALSE"]},
     })), "identity", id="every-value-form"),
@@ -656,10 +667,43 @@ def test_condition_value_lookup_is_case_insensitive():
 def test_bad_context_values_never_raise():
     policy = parse_policy(allow(condition={
         "NumericLessThan": {"ecs:Cores": 4},
-        "DateLessThan": {"acs:CurrentTime": "2026-01-01"},
+        "DateLessThan": {"acs:CurrentTime": "2026-01-01T00:00:00Z"},
         "IpAddress": {"acs:SourceIp": "10.0.0.0/8"},
         "Bool": {"acs:MFAPresent": "true"},
     }))
     for junk in (None, object(), {"a": 1}, float("nan"), b"10.0.0.1", ["10.0.0.1", None]):
         values = {"ecs:Cores": junk, "acs:CurrentTime": junk, "acs:SourceIp": junk, "acs:MFAPresent": junk}
         assert evaluate([policy], with_keys(values)) is IMPLICIT
+
+
+# --------------------------------------------------------------------------- IfExists, missing keys
+
+
+@pytest.mark.parametrize("operator, value, context, expected", [
+    pytest.param("NotIpAddressIfExists", "203.0.113.0/24", {}, DENY, id="not-ip-ifexists-missing-key-fires"),
+    pytest.param("NotIpAddressIfExists", "203.0.113.0/24", {"acs:SourceIp": "198.51.100.1"}, DENY,
+                 id="not-ip-ifexists-outside-fires"),
+    pytest.param("NotIpAddressIfExists", "203.0.113.0/24", {"acs:SourceIp": "203.0.113.9"}, ALLOW,
+                 id="not-ip-ifexists-inside-spares"),
+    pytest.param("BoolIfExists", "false", {}, DENY, id="bool-ifexists-missing-key-fires"),
+    pytest.param("BoolIfExists", "false", {"acs:MFAPresent": True}, ALLOW, id="bool-ifexists-true-spares"),
+    pytest.param("StringEqualsIfExists", "vpc-1", {}, DENY, id="string-ifexists-missing"),
+    pytest.param("StringEqualsIfExists", "vpc-1", {"acs:SourceVpc": "vpc-2"}, ALLOW, id="string-ifexists-mismatch"),
+    pytest.param("DateGreaterThanEqualsIfExists", "2026-12-01T00:00:00Z", {"acs:CurrentTime": "2027-01-01T00:00:00Z"},
+                 DENY, id="date-ifexists-present"),
+    pytest.param("NumericLessThanIfExists", 3, {}, DENY, id="numeric-ifexists-missing"),
+    pytest.param("NotIpAddress", "203.0.113.0/24", {}, ALLOW, id="plain-not-ip-missing-key-does-not-fire"),
+])
+def test_if_exists_operators_in_a_deny(operator, value, context, expected):
+    key = {"Not": "acs:SourceIp", "Boo": "acs:MFAPresent", "Str": "acs:SourceVpc", "Dat": "acs:CurrentTime",
+           "Num": "ecs:Cores"}[operator[:3]]
+    policies = [allow(), deny(condition={operator: {key: value}})]
+    assert evaluate(policies, RequestContext("ecs:StopInstance", INSTANCE, context)) is expected
+
+
+def test_negated_operator_on_a_missing_key_follows_the_fakes_option():
+    policies = [allow(), deny(condition={"NotIpAddress": {"acs:SourceIp": "203.0.113.0/24"}})]
+    assert evaluate(policies, RequestContext("ecs:StopInstance", INSTANCE, {})) is ALLOW
+    assert evaluate(policies, RequestContext("ecs:StopInstance", INSTANCE, {}, negated_missing=True)) is DENY
+    positive = [allow(condition={"IpAddress": {"acs:SourceIp": "203.0.113.0/24"}})]
+    assert evaluate(positive, RequestContext("ecs:StopInstance", INSTANCE, {}, negated_missing=True)) is IMPLICIT

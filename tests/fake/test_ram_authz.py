@@ -103,9 +103,10 @@ def test_mfa_condition_in_identity_policy(cloud, root_a, ram_a):
         allow("ram:ListRoles", condition={"Bool": {"acs:MFAPresent": "true"}}))))
     creds = make_user(cloud, root_a, "mfa", custom=("mfa-only",))
     with api_error("NoPermission", 403):
-        ram_client(creds).list_roles(M.ListRolesRequest())
-    cloud.set_caller_context(creds.access_key_id, mfa=True)
-    ram_client(creds).list_roles(M.ListRolesRequest())
+        ram_client(creds).list_roles(M.ListRolesRequest())  # an AccessKey call never carries MFA
+    ram_client(cloud.console_logon(ACCOUNT_A, "mfa", mfa=True)).list_roles(M.ListRolesRequest())
+    with api_error("NoPermission", 403):
+        ram_client(cloud.console_logon(ACCOUNT_A, "mfa", mfa=False)).list_roles(M.ListRolesRequest())
 
 
 def test_users_act_only_in_their_own_account(cloud, root_a, root_b, ram_a):

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import time_machine
 
-from fakecloud import Credentials
+from fakecloud import Credentials, ServiceError
 from iam_support import (ACCOUNT_A, ACCOUNT_B, allow, api_error, assert_sdk_shape, assume, cloud, make_user,  # noqa: F401
                          policy, ram_a, ram_client, ram_models as M, root_a, root_b, sts_client, trust)
 
@@ -187,12 +187,42 @@ def test_source_ip_trust_condition(cloud, ram_a, alice):
         assume(alice, arn)
 
 
-def test_mfa_trust_condition(cloud, ram_a, alice):
+def test_mfa_trust_condition_only_an_mfa_console_logon_passes(cloud, ram_a, alice):
+    """acs:MFAPresent is true only after an MFA console logon, never for AccessKey calls (RAM docs):
+    the API caller cannot pass it, whatever a test would like; the console's Switch Role can."""
     arn = make_role(ram_a, "r", trust(f"acs:ram::{ACCOUNT_B}:root", condition={"Bool": {"acs:MFAPresent": "true"}}))
     with api_error("NoPermission", 403):
         assume(alice, arn)
-    cloud.set_caller_context(alice.access_key_id, mfa=True)
+    with pytest.raises(ValueError, match="never carry MFA"):
+        cloud.set_caller_context(alice.access_key_id, mfa=True)
+    with api_error("NoPermission", 403):
+        assume(alice, arn)
+    with pytest.raises(ServiceError) as refused:
+        cloud.console_switch_role(cloud.console_logon(ACCOUNT_B, "alice", mfa=False), arn)
+    assert refused.value.code == "NoPermission"
+    session = cloud.console_switch_role(cloud.console_logon(ACCOUNT_B, "alice", mfa=True), arn, "alice")
+    assert sts_client(session).get_caller_identity().body.arn == f"acs:ram::{ACCOUNT_A}:assumed-role/r/alice"
+
+
+def test_console_switch_role_cannot_pass_an_external_id(cloud, ram_a, alice):
+    arn = make_role(ram_a, "r", trust(f"acs:ram::{ACCOUNT_B}:root", condition={"StringEquals": {"sts:ExternalId": "ab-1"}}))
+    assume(alice, arn, external_id="ab-1")
+    with pytest.raises(ServiceError) as refused:
+        cloud.console_switch_role(cloud.console_logon(ACCOUNT_B, "alice", mfa=True), arn)
+    assert refused.value.code == "NoPermission"
+
+
+def test_vpc_calls_carry_no_source_ip_by_default(cloud, ram_a, alice):
+    """A call through a VPC endpoint: acs:SourceIp holds public addresses only (KMS condition-key page),
+    so by default the key is missing; `vpc_source_ip="private"` is the other reading."""
+    arn = make_role(ram_a, "r", trust(f"acs:ram::{ACCOUNT_B}:root", condition={
+        "NotIpAddressIfExists": {"acs:SourceIp": "203.0.113.0/24"}}))  # an Allow: true when missing
+    cloud.set_caller_context(alice.access_key_id, vpc_id="vpc-abc")
     assume(alice, arn)
+    cloud.vpc_source_ip = "private"
+    cloud.set_caller_context(alice.access_key_id, source_ip="203.0.113.9", vpc_id="vpc-abc")
+    with api_error("NoPermission", 403):
+        assume(alice, arn)
 
 
 def test_current_time_window_in_trust(ram_a, alice):

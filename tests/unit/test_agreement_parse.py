@@ -128,7 +128,7 @@ def test_rich_file_keeps_order_and_normalizes_times_and_ranges():
     assert agreement.principals == ("user/alice@example", "role/ops.team", "root")
     assert [p.name for p in agreement.policies] == ["AliyunECSReadOnlyAccess", "deny-deletes"]
     assert agreement.starts_at == datetime(2026, 12, 1, tzinfo=UTC)
-    assert agreement.expires_at == datetime(2027, 3, 1, 5, 30, 0, 500000, tzinfo=UTC)
+    assert agreement.expires_at == datetime(2027, 3, 1, 5, 30, 0, tzinfo=UTC)  # rounded down to the second
     assert agreement.starts_at.tzinfo is UTC and agreement.expires_at.tzinfo is UTC
     assert agreement.conditions == AccessConditions(None, True, ("2001:db8::/32", "198.51.100.7/32"))
     assert agreement.on_expiry == "remove-trust"
@@ -363,9 +363,9 @@ FIELD_CASES = [
     ("conditions-unknown", {"conditions.externalID": "x"}, "conditions.externalID",
      "unknown field 'externalID' (did you mean 'externalId'?)"),
     ("external-id-short", {"conditions.externalId": "x"}, "conditions.externalId",
-     "must be 2-1224 characters: letters, digits or _+=,.@:/-"),
-    ("external-id-space", {"conditions.externalId": "b 7f"}, "conditions.externalId", "must be 2-1224"),
-    ("external-id-long", {"conditions.externalId": "x" * 1225}, "conditions.externalId", "must be 2-1224"),
+     "must be 8-1224 characters: letters, digits or _+=,.@:/-"),
+    ("external-id-space", {"conditions.externalId": "b 7f"}, "conditions.externalId", "must be 8-1224"),
+    ("external-id-long", {"conditions.externalId": "x" * 1225}, "conditions.externalId", "must be 8-1224"),
     ("mfa-string", {"conditions.requireMfa": "yes"}, "conditions.requireMfa", "must be true or false, not a string"),
     ("ranges-string", {"conditions.sourceIpRanges": "10.0.0.0/8"}, "conditions.sourceIpRanges",
      "must be a non-empty list of IP addresses or CIDR ranges"),
@@ -391,6 +391,22 @@ FIELD_CASES = [
      "is listed twice (also at conditions.sourceIpRanges[0])"),
     ("range-same-network", {"conditions.sourceIpRanges": ["10.0.0.0/24", "10.0.0.7/24"]},
      "conditions.sourceIpRanges[1]", "is the same range as conditions.sourceIpRanges[0] (10.0.0.0/24)"),
+    # issue 12: weak settings and reserved names
+    ("two-halves-of-ipv4", {"conditions.sourceIpRanges": ["0.0.0.0/1", "128.0.0.0/1"]}, "conditions.sourceIpRanges",
+     "the IPv4 ranges together cover 4294967296 addresses"),
+    ("nearly-all-ipv4", {"conditions.sourceIpRanges": ["10.0.0.0/8", "11.0.0.0/8"]}, "conditions.sourceIpRanges",
+     "cover 33554432 addresses; at most 16777216"),
+    ("most-of-ipv6", {"conditions.sourceIpRanges": ["::/1", "8000::/1"]}, "conditions.sourceIpRanges",
+     "the IPv6 ranges together cover"),
+    ("external-id-2", {"conditions.externalId": "ab"}, "conditions.externalId", "must be 8-1224 characters"),
+    ("external-id-7", {"conditions.externalId": "abcdefg"}, "conditions.externalId", "must be 8-1224 characters"),
+    ("oss-trigger-role", {"role.name": "aliyunosseventnotificationrole"}, "role.name", "is reserved"),
+    ("fc-default-role", {"role.name": "AliyunFCDefaultRole"}, "role.name", "is reserved"),
+    ("fc-default-role-lower", {"role.name": "aliyunfcdefaultrole"}, "role.name", "is reserved"),
+    ("service-linked-role", {"role.name": "AliyunServiceRoleForECS"}, "role.name", "is reserved"),
+    ("rolepact-role", {"role.name": "ROLEPACT-fc-role"}, "role.name", "is reserved"),
+    ("trust-policy-too-long", {"partner.principals": [f"user/{i:02d}" + "u" * 60 for i in range(20)]},
+     "partner.principals", "trust policy would be"),
 ]
 
 
@@ -421,6 +437,24 @@ def test_every_problem_is_reported_not_just_the_first():
     assert paths == ["polices", "apiVersion", "owner.accountId", "partner.principals[0]", "partner.principals[2]",
                      "role.maxSessionDurationSeconds", f"{STATEMENT0}.Effect", "expiresAt", "onExpiry",
                      "conditions.sourceIpRanges[0]"]
+
+
+def test_a_hostile_file_yields_a_bounded_list_of_bounded_problems():
+    """Thousands of unknown fields, each with a huge name: at most MAX_PROBLEMS problems, each short."""
+    doc = dict(SEED)
+    for i in range(3000):
+        doc[f"{i:04d}" + "x" * 2000] = 1
+    problems = problems_of(json.dumps(doc).encode("utf-8"), max_bytes=10 << 20)
+    assert len(problems) == S.MAX_PROBLEMS + 1
+    assert problems[-1].path == FILE and "2950 more problems" in problems[-1].message
+    assert all(len(p.path) <= 200 and len(p.message) <= S.MAX_PROBLEM_CHARS for p in problems)
+
+
+def test_fractional_start_is_rounded_up_and_expiry_down():
+    agreement = parse_agreement(dump(edit({"startsAt": "2026-12-01T00:00:00.001Z",
+                                           "expiresAt": "2027-06-01T00:00:00.999Z"})), key=KEY)
+    assert agreement.starts_at == datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)
+    assert agreement.expires_at == datetime(2027, 6, 1, tzinfo=UTC)
 
 
 def test_problems_render_as_path_and_message():

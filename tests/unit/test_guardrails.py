@@ -137,14 +137,16 @@ ALLOWED = [
     ("administrator-allowed", {"policies": (system("AdministratorAccess"),)},
      {"allowed_privileged_policies": frozenset({"AdministratorAccess"})}),
     ("escalating-custom-allowed", {"policies": (custom(allow("*"), name="break-glass"),)},
-     {"allowed_privileged_policies": frozenset({"break-glass"})}),
+     {"allowed_privileged_policies": frozenset({"break-glass"}), "grantable": ("*",)}),
     ("deny-anything", {"policies": (custom({"Effect": "Deny", "NotAction": "ecs:Describe*", "Resource": "*"},
                                            {"Effect": "Deny", "Action": ["ram:*", "sts:*"], "Resource": "*"}),)}, {}),
-    ("ram-read", {"policies": (custom(allow(["ram:Get*", "ram:List*", "ecs:*"])),)}, {}),
-    ("assume-one-role", {"policies": (custom(allow("sts:AssumeRole", f"acs:ram::{OWNER}:role/ecs-admin")),)}, {}),
+    ("ram-read", {"policies": (custom(allow(["ram:Get*", "ram:List*", "ecs:*"])),)}, {"grantable": ("ecs", "ram")}),
+    ("assume-one-role", {"policies": (custom(allow("sts:AssumeRole", f"acs:ram::{OWNER}:role/ecs-admin")),)},
+     {"grantable": ("*",)}),
     ("assume-one-role-any-region", {"policies": (custom(allow("sts:AssumeRole", f"acs:ram:*:{PARTNER}:role/x.y")),)},
-     {}),
-    ("sts-on-ecs", {"policies": (custom(allow(["ecs:*", "sts:*"], "acs:ecs:*:*:instance/*")),)}, {}),
+     {"grantable": ("sts:AssumeRole",)}),
+    ("sts-on-ecs", {"policies": (custom(allow(["ecs:*", "sts:*"], "acs:ecs:*:*:instance/*")),)},
+     {"grantable": ("ecs", "sts")}),
     ("exactly-max-length", {"expires_at": SEED.starts_at + timedelta(days=366)}, {}),
     ("session-at-limit", {"max_session_duration": 14400}, {}),
     ("expired-but-already-applied", {"expires_at": datetime(2025, 1, 1, tzinfo=timezone.utc), "starts_at": None},
@@ -164,8 +166,9 @@ def test_every_broken_guardrail_is_reported():
                         expires_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
     problems = check(agreement, account_id=OTHER, allowed_partners=frozenset(), approved_uploaders=frozenset({"x"}))
     assert [p.path for p in problems] == ["owner.accountId", "partner.accountId", "(uploader)", "policies[0].name",
-                                          "policies[1].document.Statement[0].Action", "role.maxSessionDurationSeconds",
-                                          "expiresAt"]
+                                          "policies[1].document.Statement[0].Action",  # a RAM write ...
+                                          "policies[1].document.Statement[0].Action",  # ... and not grantable
+                                          "role.maxSessionDurationSeconds", "expiresAt"]
 
 
 # =========================================================================================== escalation coverage
@@ -173,19 +176,20 @@ CAUGHT = ["ram:*", "ram:Attach*", "ram:*Policy*", "*:*", "ra?:*", "r*:*", "*:Cre
           "RAM:ATTACHPOLICYTOROLE", "ram:Put*", "ram:PutAnything", "ram:Set*", "ram:Add*", "ram:Bind*", "ram:Delete*",
           "ram:Detach*", "ram:Remove*", "ram:Update*", "ram:Create*", "ram:CreatePolicyVersion", "ram:PassRole",
           "ram:TagResources", "ram:Untag*", "ram:C*", "?am:Set*", "ram:*To*"]
+ANY_SERVICE = ("*",)  # the escalation detector alone, without the grantable-services allow-list
 HARMLESS = ["ram:Get*", "ram:List*", "ram:GetRole", "ram:GenerateCredentialReport", "ram:ChangePassword", "ecs:*",
             "oss:Put*", "*:Describe*", "*:Get*", "ecs:CreateInstance", "sts:GetCallerIdentity", "ims:GetUser"]
 
 
 @pytest.mark.parametrize("pattern", CAUGHT)
 def test_escalating_action_patterns_are_refused(pattern):
-    problems = check(with_policies(custom(allow(pattern, "acs:ecs:*:*:*"))))
+    problems = check(with_policies(custom(allow(pattern, "acs:ecs:*:*:*"))), grantable=ANY_SERVICE)
     assert [p.path for p in problems] == [f"{STATEMENT0}.Action"], problems
 
 
 @pytest.mark.parametrize("pattern", HARMLESS)
 def test_harmless_action_patterns_pass(pattern):
-    assert check(with_policies(custom(allow(pattern, "acs:ecs:*:*:*")))) == []
+    assert check(with_policies(custom(allow(pattern, "acs:ecs:*:*:*"))), grantable=ANY_SERVICE) == []
 
 
 @pytest.mark.parametrize("action", RAM_WRITE_ACTIONS)
@@ -200,7 +204,8 @@ def test_every_write_verb_is_refused_as_a_prefix(verb):
 
 def test_sts_assume_role_is_caught_through_wildcards():
     for pattern in ("sts:*", "sts:Assume*", "sts:*Role", "s?s:AssumeRole", "*:AssumeRole", "sts:AssumeRol?"):
-        assert [p.path for p in check(with_policies(custom(allow(pattern))))] == [f"{STATEMENT0}.Resource"], pattern
+        problems = check(with_policies(custom(allow(pattern))), grantable=ANY_SERVICE)
+        assert [p.path for p in problems] == [f"{STATEMENT0}.Resource"], pattern
 
 
 # =========================================================================================== the wildcard matcher
@@ -217,7 +222,74 @@ def test_wildcard_matching_cannot_be_made_to_backtrack_for_long():
 
 
 
-@pytest.mark.parametrize("name", ["rolepact-fc-role", "Rolepact-anything", "AliyunServiceRoleForECS"])
-def test_reserved_role_names_are_refused(name):
-    problems = check(replace(SEED, role_name=name))
-    assert [p.path for p in problems] == ["role.name"] and "reserved" in problems[0].message
+def test_start_far_ahead_is_refused_for_a_new_revision_only():
+    ahead = replace(SEED, starts_at=NOW + timedelta(days=367), expires_at=NOW + timedelta(days=400))
+    problems = check(ahead)
+    assert [p.path for p in problems] == ["startsAt"] and "ROLEPACT_MAX_AGREEMENT_DAYS" in problems[0].message
+    assert not check(ahead, is_new_revision=False)
+
+
+# =========================================================================================== grantable services
+GRANTABLE_REFUSED = [
+    # pattern, allow-list, what the message names
+    ("oss:GetObject", ("ecs", "vpc"), "grants oss"),
+    ("log:*", ("ecs", "vpc"), "grants log"),
+    ("*", ("ecs", "vpc"), "reaches every service"),
+    ("e?s:Describe*", ("ecs", "vpc"), "reaches every service"),  # a wildcard service is within nothing but '*'
+    ("ecs:*", ("ecs:Describe*",), "grants ecs"),
+    ("ecs:Desc*", ("ecs:Describe*",), "grants ecs"),  # broader than the listed pattern
+    ("ecs:RunCommand", ("ecs:Describe*", "ecs:StartInstance"), "grants ecs"),
+    ("ecs:StartInstances", ("ecs:StartInstance",), "grants ecs"),
+]
+GRANTABLE_PASSES = [
+    ("ecs:*", ("ecs", "vpc")), ("ECS:StopInstance", ("ecs",)), ("ecs:StopInstance", ("ECS",)),
+    ("ecs:Describe*", ("ecs:Describe*",)), ("ecs:DescribeInstances", ("ecs:Describe*",)),
+    ("ecs:DescribeInstance*", ("ecs:Describe*",)), ("ecs:StartInstance", ("ecs:StartInstance",)),
+    ("oss:*", ("*",)), ("log:GetLogStore", ("*",)),
+]
+
+
+@pytest.mark.parametrize("pattern, grantable, fragment", GRANTABLE_REFUSED)
+def test_actions_outside_the_grantable_services_are_refused(pattern, grantable, fragment):
+    problems = check(with_policies(custom(allow(pattern, "acs:ecs:*:*:*"))), grantable=grantable)
+    assert any(p.path == f"{STATEMENT0}.Action" and fragment in p.message
+               and "ROLEPACT_GRANTABLE_SERVICES" in p.message for p in problems), problems
+
+
+@pytest.mark.parametrize("pattern, grantable", GRANTABLE_PASSES)
+def test_actions_within_the_grantable_services_pass(pattern, grantable):
+    assert check(with_policies(custom(allow(pattern, "acs:ecs:*:*:*"))), grantable=grantable) == []
+
+
+def test_an_allow_with_not_action_is_outside_any_list_but_the_wildcard():
+    statement = {"Effect": "Allow", "NotAction": "ram:*", "Resource": "*"}
+    assert any("NotAction" in p.path and "ROLEPACT_GRANTABLE_SERVICES" in p.message
+               for p in check(with_policies(custom(statement)), grantable=("ecs",)))
+
+
+def test_one_problem_per_service_not_per_action():
+    problems = check(with_policies(custom(allow(["oss:GetObject", "oss:PutObject", "ecs:*", "log:GetLogStore"]))))
+    outside = [p.message for p in problems if "ROLEPACT_GRANTABLE_SERVICES" in p.message]
+    assert len(outside) == 2 and any("grants oss" in m for m in outside) and any("grants log" in m for m in outside)
+
+
+def test_system_policies_are_judged_by_their_document_against_the_grantable_services():
+    from shared.agreements.guardrails import escalating_system_policy
+
+    read_only = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["ecs:Describe*", "oss:Get*", "ram:Get*"],
+                                                 "Resource": "*"}]}
+    settings = Settings(account_id=OWNER)
+    messages = [p.message for p in escalating_system_policy(0, "ReadOnlyAccess", read_only, settings)]
+    assert any("grants oss" in m for m in messages) and any("grants ram" in m for m in messages)
+    # the privileged-policy exemption lifts the escalation rules, never the allow-list
+    exempt = replace(settings, guardrails=Guardrails(allowed_privileged_policies=frozenset({"ReadOnlyAccess"})))
+    assert escalating_system_policy(0, "ReadOnlyAccess", read_only, exempt)
+    everything = replace(settings, guardrails=Guardrails(grantable=("ecs", "oss", "ram")))
+    assert escalating_system_policy(0, "ReadOnlyAccess", read_only, everything) == []
+
+
+def test_role_names_outside_the_configured_prefix_are_refused():
+    problems = check(replace(SEED, role_name="ecs-admin"), role_name_prefix="partner-")
+    assert [p.path for p in problems] == ["role.name"] and "ROLEPACT_ROLE_NAME_PREFIX" in problems[0].message
+    assert check(replace(SEED, role_name="partner-ecs-admin"), role_name_prefix="partner-") == []
+    assert check(replace(SEED, role_name="Partner-ecs-admin"), role_name_prefix="partner-")  # as RAM's ARNs: exact case

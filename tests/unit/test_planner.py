@@ -32,16 +32,16 @@ def agreement(**changes) -> Agreement:
     return replace(base, **changes)
 
 
-def applied(ag: Agreement) -> ActualState:
+def applied(ag: Agreement, *, extended_trust: bool = False) -> ActualState:
     """RAM exactly as a converged provision of `ag` leaves it."""
-    want = desired_role(ag)
+    want = desired_role(ag, extended_trust=extended_trust)
     role = RoleSnapshot(want.role_name, f"acs:ram::{A}:role/{want.role_name}", "3" * 18, want.description,
                         want.trust, want.max_session_duration, dict(want.tags),
                         frozenset({("Custom", want.guard_name)} | {("Custom", n) for n in want.custom}
                                   | {("System", n) for n in want.system}))
     policies = {want.guard_name: PolicySnapshot(want.guard_name, "Custom", want.guard_document)}
     policies |= {n: PolicySnapshot(n, "Custom", d) for n, d in want.custom.items()}
-    return ActualState(role, policies)
+    return ActualState(role, policies, role_owner=ag.agreement_id)
 
 
 GUARD = guard_policy_name("company-b-ecs-admin")
@@ -60,12 +60,8 @@ def test_provision_is_the_minimum_and_guards_before_granting():
     assert p.actions[5] == AttachPolicy("ecs-admin", "System", "AliyunECSFullAccess")
     create = p.actions[0]
     assert create.trust["Statement"][0]["Principal"] == {"RAM": [f"acs:ram::{B}:root"]}
-    assert create.trust["Statement"][0]["Condition"] == {
-        "DateGreaterThanEquals": {"acs:CurrentTime": "2026-12-01T00:00:00Z"},
-        "DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00Z"},
-        "StringEquals": {"sts:ExternalId": "b-7f3a9c"},
-        "IpAddress": {"acs:SourceIp": ["203.0.113.0/24"]},
-    }
+    # RAM documents only sts:ExternalId for trust policies: the window and networks are the guard's
+    assert create.trust["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": "b-7f3a9c"}}
     assert "[rolepact:company-b-ecs-admin]" in create.description
     assert dict(create.tags) == ownership_tags("company-b-ecs-admin")
 
@@ -76,7 +72,27 @@ def test_guard_policy_denies_everything_outside_the_window_and_networks():
     assert all(s["Effect"] == "Deny" and s["Action"] == "*" and s["Resource"] == "*" for s in guard["Statement"])
     assert {"DateLessThan": {"acs:CurrentTime": "2026-12-01T00:00:00Z"}} in conditions
     assert {"DateGreaterThanEquals": {"acs:CurrentTime": "2027-06-01T00:00:00Z"}} in conditions
-    assert {"NotIpAddress": {"acs:SourceIp": ["203.0.113.0/24"]}} in conditions
+    # IfExists: a call without acs:SourceIp (a VPC endpoint) is denied too
+    assert {"NotIpAddressIfExists": {"acs:SourceIp": ["203.0.113.0/24"]}} in conditions
+    assert not any("acs:MFAPresent" in str(c) for c in conditions)  # requireMfa is false in the seed
+
+
+def test_require_mfa_is_a_guard_deny_that_fires_without_the_key():
+    ag = agreement()
+    mfa = replace(ag, conditions=replace(ag.conditions, external_id=None, require_mfa=True))
+    guard = desired_role(mfa).guard_document
+    assert {"BoolIfExists": {"acs:MFAPresent": "false"}} in [s["Condition"] for s in guard["Statement"]]
+    assert "Condition" not in desired_role(mfa).trust["Statement"][0]
+
+
+def test_extended_trust_conditions_are_opt_in():
+    trust = desired_role(agreement(), extended_trust=True).trust["Statement"][0]["Condition"]
+    assert trust == {
+        "DateGreaterThanEquals": {"acs:CurrentTime": "2026-12-01T00:00:00Z"},
+        "DateLessThan": {"acs:CurrentTime": "2027-06-01T00:00:00Z"},
+        "StringEquals": {"sts:ExternalId": "b-7f3a9c"},
+        "IpAddress": {"acs:SourceIp": ["203.0.113.0/24"]},
+    }
 
 
 def test_converged_state_plans_nothing():
@@ -84,10 +100,18 @@ def test_converged_state_plans_nothing():
     assert plan(desired_role(ag), applied(ag)).empty
 
 
-def test_extension_updates_guard_first_then_trust():
+def test_extension_updates_only_the_guard():
     ag = agreement()
     later = replace(ag, expires_at=datetime(2027, 9, 1, tzinfo=timezone.utc))
     p = plan(desired_role(later), applied(ag))
+    assert apis(p) == ["CreatePolicyVersion"]
+    assert p.actions[0].policy == GUARD
+
+
+def test_extension_with_extended_trust_updates_guard_first_then_trust():
+    ag = agreement()
+    later = replace(ag, expires_at=datetime(2027, 9, 1, tzinfo=timezone.utc))
+    p = plan(desired_role(later, extended_trust=True), applied(ag, extended_trust=True))
     assert apis(p) == ["CreatePolicyVersion", "UpdateRole"]
     assert p.actions[0].policy == GUARD
     assert p.actions[1].trust is not None and p.actions[1].max_session_duration is None
@@ -124,13 +148,15 @@ def test_hand_attached_policy_is_detached_and_hand_edited_role_restored():
     assert isinstance(p.actions[2], TagRole)
 
 
-@pytest.mark.parametrize("description, expected", [
-    ("made by a human", "not created by rolepact"),
-    ("x [rolepact:someone-else]", "belongs to agreement 'someone-else'"),
+@pytest.mark.parametrize("description, owner, expected", [
+    ("made by a human", None, "not created by rolepact"),
+    ("x [rolepact:someone-else]", "someone-else", "belongs to agreement 'someone-else'"),
+    # a description cannot make a role rolepact's: only its records (the RoleId) can
+    ("ECS operations by company-b [rolepact:company-b-ecs-admin]", None, "not created by rolepact"),
 ])
-def test_role_not_ours_is_refused_without_any_action(description, expected):
+def test_role_not_ours_is_refused_without_any_action(description, owner, expected):
     role = RoleSnapshot("ecs-admin", f"acs:ram::{A}:role/ecs-admin", "3" * 18, description, {}, 3600)
-    p = plan(desired_role(agreement()), ActualState(role))
+    p = plan(desired_role(agreement()), ActualState(role, role_owner=owner))
     assert p.actions == () and p.refusal.path == "role.name" and expected in p.refusal.message
 
 
@@ -159,14 +185,15 @@ def test_remove_trust_keeps_a_valid_closed_trust_and_the_guard():
     assert p.actions[2].trust == closed_trust_policy(A)
     ended_state = ActualState(replace(applied(ag).role, trust=closed_trust_policy(A),
                                       attached=frozenset({("Custom", GUARD)})),
-                              {GUARD: applied(ag).policies[GUARD]})
+                              {GUARD: applied(ag).policies[GUARD]}, role_owner=ag.agreement_id)
     assert plan(target_for(ag, END), ended_state).empty
 
 
 def test_end_after_partial_crash_finishes_the_rest():
     ag = agreement()
     state = applied(ag)
-    half = ActualState(replace(state.role, attached=frozenset({("Custom", GUARD)})), {GUARD: state.policies[GUARD]})
+    half = ActualState(replace(state.role, attached=frozenset({("Custom", GUARD)})), {GUARD: state.policies[GUARD]},
+                       role_owner=ag.agreement_id)
     assert plan(target_for(ag, END), half).actions == (
         DetachPolicy("ecs-admin", "Custom", GUARD), DeletePolicy(GUARD), DeleteRole("ecs-admin"))
     assert plan(target_for(ag, END), ActualState(None, {CUSTOM: state.policies[CUSTOM]})).actions == (

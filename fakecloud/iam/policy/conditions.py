@@ -11,10 +11,15 @@ Semantics (Alibaba Cloud RAM, which follows AWS here):
 * Values listed for one key are OR'ed; several keys under one operator and several
   operators are AND'ed (the AND is done by the evaluator, which gets one `Condition`
   per operator/key pair).
-* Missing key: every operator -- negated ones included -- evaluates to false, so the
-  statement does not apply.  RAM has no `...IfExists` variants, so a Deny guarded by
-  `StringNotEquals` on a key the request does not carry does not fire; this is
-  deliberately *not* the "absent means not-equal" reading.
+* Missing key, plain operators: positive ones evaluate to false.  What RAM does with a
+  *negated* operator (StringNotEquals, NotIpAddress, ...) on a key the request does not
+  carry is not documented; the fake's guess is an option (`RequestContext.negated_missing`):
+  False (default) = the condition is false, so e.g. a Deny guarded by `NotIpAddress` does
+  not fire -- the permissive reading, which makes a product that relies on such a Deny fail
+  its tests; True = "absent means not-equal" (AWS's reading).
+* `...IfExists` variants of every operator (RAM's time-of-day page documents them for the
+  Date operators; AWS semantics): the condition is true when the key is missing, and is
+  the plain operator otherwise.
 * Context value lists (and sets/tuples): a positive operator is satisfied when ANY
   context value matches ANY policy value; a negated operator when NO context value
   matches any policy value.  An empty list counts as a missing key.
@@ -86,6 +91,9 @@ _ISO_RE = re.compile(
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
     r"([Zz]|[+-]\d{2}(?::?\d{2})?)?"
 )
+# What RAM documents for date condition values: ISO 8601 `YYYY-MM-DDThh:mm:ssZ` or with an
+# offset `YYYY-MM-DDThh:mm:ss+hh:mm` (RAM "Allow or deny access based on time of day").
+POLICY_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -182,11 +190,12 @@ def _context_date(value: object) -> datetime | object:
 
 
 def _policy_date(value: object) -> datetime:
+    """Only the documented format: no date-only value, no missing zone, no space, no fraction."""
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO 8601 date string, got {value!r}")
-    parsed = parse_datetime(value)
+    parsed = parse_datetime(value) if POLICY_DATE_RE.fullmatch(value) else None
     if parsed is None:
-        raise ValueError(f"invalid date {value!r}")
+        raise ValueError(f"invalid date {value!r} (expected YYYY-MM-DDThh:mm:ssZ or YYYY-MM-DDThh:mm:ss+hh:mm)")
     return parsed
 
 
@@ -318,6 +327,8 @@ OPERATORS: dict[str, _Operator] = {
     "IpAddress": _Operator(_policy_network, _context_ip, _compile_networks),
     "NotIpAddress": _Operator(_policy_network, _context_ip, _compile_networks, negated=True),
 }
+IF_EXISTS = "IfExists"
+OPERATORS.update({f"{name}{IF_EXISTS}": spec for name, spec in list(OPERATORS.items())})
 
 
 @dataclass(frozen=True, eq=False)
@@ -329,16 +340,17 @@ class Condition:
     key_lower: str  # condition keys are case-insensitive; the evaluator looks this up
     values: tuple  # parsed policy values, for introspection and repr
     negated: bool
+    if_exists: bool
     _convert: Callable[[object], object] = field(repr=False)
     _matches: Matcher = field(repr=False)
 
-    def is_satisfied(self, context_value: object, present: bool = True) -> bool:
-        """Evaluate against the request's value(s) for this key; see module docstring."""
-        if not present:
-            return False
+    def is_satisfied(self, context_value: object, present: bool = True, negated_missing: bool = False) -> bool:
+        """Evaluate against the request's value(s) for this key; see module docstring.
+
+        `negated_missing`: what a plain negated operator gives for a missing key (the fake's guess)."""
         raw = context_value if isinstance(context_value, (list, tuple, set, frozenset)) else (context_value,)
-        if not raw:
-            return False
+        if not present or not raw:
+            return self.if_exists or (self.negated and negated_missing)
         hit = False
         for item in raw:
             converted = self._convert(item)
@@ -379,5 +391,5 @@ def compile_conditions(block: object) -> tuple[Condition, ...]:
                     raise ConditionError(f"{op_name} {key!r}: {exc}") from None
             values_tuple = tuple(parsed)
             compiled.append(Condition(op_name, key, key.lower(), values_tuple, spec.negated,
-                                      spec.convert, spec.compile(values_tuple)))
+                                      op_name.endswith(IF_EXISTS), spec.convert, spec.compile(values_tuple)))
     return tuple(compiled)

@@ -13,8 +13,10 @@ Rules (RAM's, which match AWS's for a single account):
   given to one call.  Otherwise any applicable Allow -> ALLOW.  Otherwise
   IMPLICIT_DENY.
 * Actions match case-insensitively; resources case-sensitively; condition KEYS
-  case-insensitively.  See `conditions` for missing keys and negated operators
-  (short version: a key absent from the request makes every operator false).
+  case-insensitively.  See `conditions` for missing keys, negated operators and the
+  `...IfExists` variants (short version: a key absent from the request makes every
+  operator false, except `...IfExists` ones, which are true, and -- when
+  `RequestContext.negated_missing` is set -- plain negated ones).
 
 Policies are compiled once by `parse_policy` (wildcards to regexes, condition values
 parsed); `evaluate` on pre-parsed policies does no parsing or regex compilation.
@@ -69,6 +71,7 @@ class RequestContext:
     action: str
     resource: str
     condition_values: Mapping[str, object] = field(default_factory=dict)
+    negated_missing: bool = False  # a plain negated operator on a missing key: true? (conditions.py)
 
     @functools.cached_property
     def _lowered(self) -> dict[str, object]:
@@ -210,7 +213,7 @@ class _Statement:
             return False
         for cond in self.conditions:
             value = ctx._lookup(cond.key, cond.key_lower)
-            if not cond.is_satisfied(value, value is not _MISSING):
+            if not cond.is_satisfied(value, value is not _MISSING, ctx.negated_missing):
                 return False
         return True
 

@@ -36,8 +36,9 @@ def _role_name(event: dict) -> str | None:
 
 
 def _split(value: str | None) -> list[str]:
-    """resourceName/resourceType may list several resources separated by `;`; any one matches."""
-    return value.split(";") if value else []
+    """resourceName/resourceType may list several resources — names of one type separated by `,`,
+    groups of different types by `;` — and any one of them matches."""
+    return [part for group in value.split(";") for part in group.split(",")] if value else []
 
 
 # LookupAttribute key -> the event's value(s) it is compared with.

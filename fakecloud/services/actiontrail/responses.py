@@ -1,4 +1,5 @@
-"""ActionTrail wire layer (2020-07-06): LookupEvents, shaped as `LookupEventsResponseBody.from_map` reads it.
+"""ActionTrail wire layer (2020-07-06): LookupEvents, shaped as `LookupEventsResponseBody.from_map` reads it,
+and the trail APIs (CreateTrail, DescribeTrails, GetTrailStatus, StartLogging, StopLogging, DeleteTrail).
 
 The region queried is the endpoint's (`actiontrail.<region>.aliyuncs.com`; LookupEvents has
 no RegionId parameter). The call itself is recorded like any other (a Read event), after
@@ -11,6 +12,7 @@ from fakecloud.services.actiontrail.models import (
     DEFAULT_MAX_RESULTS, DIRECTIONS, MAX_RESULTS, Query, decode_token, encode_token, invalid_query, lookup,
     parse_conditions, parse_window,
 )
+from fakecloud.services.actiontrail.trails import Trails
 from fakecloud.services.pop import PopCall, PopService, action
 
 
@@ -21,7 +23,8 @@ class ActionTrailService(PopService):
 
     def __init__(self, cloud) -> None:
         super().__init__(cloud)
-        self.backend = cloud.trail  # no state of its own: the events live in the cloud's Trail
+        self.backend = cloud.trail  # the events live in the cloud's Trail
+        self.trails = Trails()  # the trail configurations (where events would be delivered)
 
     def trail_source(self, call: PopCall) -> tuple[str, str]:
         return self.trail_service_name, f"actiontrail.{call.region}.aliyuncs.com"
@@ -31,7 +34,7 @@ class ActionTrailService(PopService):
         call.authorize("actiontrail:LookupEvents", f"acs:actiontrail:{call.region}:{call.account_id}:*")
         now = self.cloud.now()
         query = self._query(call, now)
-        events = self.cloud.trail.events(call.account_id, now)
+        events = self.cloud.trail.visible(call.account_id, now)
         if query.head is None:
             query.head = events[-1]["eventId"] if events else None
         page, cursor = lookup(events, call.region, query)
@@ -63,3 +66,50 @@ class ActionTrailService(PopService):
             query.start, query.end = parse_iso(state["s"]), parse_iso(state["e"])
             query.cursor, query.cursor_time, query.head = state["c"], state["t"], state.get("h")
         return query
+
+    # -- trails ------------------------------------------------------------------------------------------
+    def _trail_resource(self, call: PopCall, name: str | None = None) -> str:
+        return f"acs:actiontrail:{call.region}:{call.account_id}:trail/{name or '*'}"
+
+    @action("CreateTrail")
+    def create_trail(self, call: PopCall) -> dict:
+        name = call.str("Name", required=True)
+        call.authorize("actiontrail:CreateTrail", self._trail_resource(call, name))
+        trail = self.trails.create(call.account_id, call.region, name, event_rw=call.str("EventRW"),
+                                   trail_region=call.str("TrailRegion"), oss_bucket=call.str("OssBucketName"),
+                                   oss_prefix=call.str("OssKeyPrefix"), sls_project_arn=call.str("SlsProjectArn"))
+        described = trail.describe()
+        return {key: described[key] for key in ("Name", "HomeRegion", "TrailRegion", "EventRW", "OssBucketName",
+                                                "OssKeyPrefix", "SlsProjectArn")}
+
+    @action("DescribeTrails", read=True)
+    def describe_trails(self, call: PopCall) -> dict:
+        call.authorize("actiontrail:DescribeTrails", self._trail_resource(call))
+        return {"TrailList": [t.describe() for t in self.trails.describe(call.account_id, call.str("NameList"))]}
+
+    @action("GetTrailStatus", read=True)
+    def get_trail_status(self, call: PopCall) -> dict:
+        name = call.str("Name", required=True)
+        call.authorize("actiontrail:GetTrailStatus", self._trail_resource(call, name))
+        return self.trails.get(call.account_id, name).status_body()
+
+    @action("StartLogging")
+    def start_logging(self, call: PopCall) -> dict:
+        return self._set_logging(call, "actiontrail:StartLogging", True)
+
+    @action("StopLogging")
+    def stop_logging(self, call: PopCall) -> dict:
+        return self._set_logging(call, "actiontrail:StopLogging", False)
+
+    def _set_logging(self, call: PopCall, ram_action: str, on: bool) -> dict:
+        name = call.str("Name", required=True)
+        call.authorize(ram_action, self._trail_resource(call, name))
+        self.trails.set_logging(call.account_id, name, on)
+        return {}
+
+    @action("DeleteTrail")
+    def delete_trail(self, call: PopCall) -> dict:
+        name = call.str("Name", required=True)
+        call.authorize("actiontrail:DeleteTrail", self._trail_resource(call, name))
+        self.trails.delete(call.account_id, name)
+        return {}

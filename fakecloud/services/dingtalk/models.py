@@ -5,15 +5,20 @@ What a robot enforces, in the order the fake checks it:
    `sign` = base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}")), url-encoded in the URL;
 2. body size (more than `max_body_bytes` bytes) and message shape per msgtype;
 3. custom keywords: the text a human would read must contain one of them;
-4. rate: `rate_limit` accepted messages per rolling minute per robot.
+4. rate: `rate_limit` accepted messages per rolling minute per robot; the message that goes over it
+   locks the robot out for `overflow_lockout` (10 minutes, on by default: the custom-robot doc says
+   "每个机器人每分钟最多发送20条。如果超过20条，会限流10分钟"), every send refused with 130101 meanwhile;
+5. monthly quota: `monthly_quota` accepted messages per calendar month (UTC+8) per robot, then
+   90030 `webhook over limit` until the month ends (default None = no quota; the quota depends on
+   the organisation's DingTalk edition).
 
 Every error is an `errcode`/`errmsg` pair (HTTP 200 on the wire); codes are those of
 docs/fake-fidelity.md §g. Choices where the real service is not documented, marked [?]:
 - body too long: 460101 `message too long, exceed 20000 bytes`;
 - body not JSON, or a required field missing: 300001 `param error`;
 - msgtype missing or unknown: 400105 `不支持的消息类型`;
-- `overflow_lockout` (default None = off): after a rate overflow the robot keeps refusing
-  with 130101 for that long (real DingTalk is said to throttle for 10 minutes).
+- the lockout answer is the rate-limit answer (130101), and refused sends during it do not extend it;
+- the quota error is 90030 `webhook over limit` (3P captures), counted in China time (UTC+8).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from fakecloud import ids
 from fakecloud.errors import ServiceError
 
 WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token="
+CHINA_OFFSET = timedelta(hours=8)
 MSG_TYPES = ("text", "markdown", "link", "actionCard", "feedCard")
 
 
@@ -111,6 +117,10 @@ class Robot:
     messages: list[dict] = field(default_factory=list)
     accepted_at: deque = field(default_factory=deque)  # times of accepted messages, last minute
     throttled_until: datetime | None = None
+    monthly_quota: int | None = None  # None: the backend's
+    month: str = ""  # "YYYY-MM" (UTC+8) of `sent_this_month`
+    sent_this_month: int = 0
+    refusals: list = field(default_factory=list)  # (time, errcode) of every refused send
 
     @property
     def url(self) -> str:
@@ -132,7 +142,8 @@ class DingTalkBackend:
         self.rate_limit = 20  # accepted messages per rolling minute per robot
         self.max_body_bytes = 20000
         self.timestamp_window = timedelta(hours=1)
-        self.overflow_lockout: timedelta | None = None  # e.g. timedelta(minutes=10); None = off
+        self.overflow_lockout: timedelta | None = timedelta(minutes=10)  # None = refuse only the overflow
+        self.monthly_quota: int | None = None  # accepted messages per robot per month; None = unlimited
 
     # -- test-facing API --------------------------------------------------------------------------
     def add_robot(self, secret: str | None = None, keyword: str | list[str] | None = None, *,
@@ -182,6 +193,12 @@ class DingTalkBackend:
             raise DingTalkError(310000, "keywords not in content")
         if robot.throttled_until is not None and now < robot.throttled_until:
             raise DingTalkError(130101, "send too fast, exceed 20 times per minute")
+        month = (now + CHINA_OFFSET).strftime("%Y-%m")
+        if robot.month != month:
+            robot.month, robot.sent_this_month = month, 0
+        quota = robot.monthly_quota if robot.monthly_quota is not None else self.monthly_quota
+        if quota is not None and robot.sent_this_month >= quota:
+            raise DingTalkError(90030, "webhook over limit")
         window_start = now - timedelta(minutes=1)
         while robot.accepted_at and robot.accepted_at[0] <= window_start:
             robot.accepted_at.popleft()
@@ -190,6 +207,7 @@ class DingTalkBackend:
                 robot.throttled_until = now + self.overflow_lockout
             raise DingTalkError(130101, "send too fast, exceed 20 times per minute")
         robot.accepted_at.append(now)
+        robot.sent_this_month += 1
         message = {"msgtype": msgtype, "payload": payload, "text": text, "at": payload.get("at") or {},
                    "received": now, "robot": robot.name, "access_token": robot.access_token,
                    "seq": next(self._seq)}

@@ -68,6 +68,8 @@ class DingTalkService:
         message, error, crash = cloud.run_call(self.name, ACTION, send)
         robot = found[0] if found else None
         errcode, errmsg = _as_dingtalk(error) if error is not None else (0, "ok")
+        if robot is not None and errcode:
+            robot.refusals.append((now, errcode))
         account_id = robot.account_id if robot else None
         cloud.calls.add(CallRecord(self.name, ACTION, account_id, None, True, error is None,
                                    str(errcode) if error is not None else None))

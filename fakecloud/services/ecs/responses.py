@@ -115,7 +115,7 @@ class EcsService(PopService):
         call.trail_resource_type = RESOURCE_TYPE
         ids = self._instance_ids(call)
         if ids:
-            call.trail_resource_name = ";".join(ids)
+            call.trail_resource_name = ",".join(ids)  # one type: commas (types apart: semicolons)
         tags = {t["Key"]: t.get("Value") for t in call.repeat_list("Tag") if t.get("Key")}
         found = self.backend.describe(
             call.account_id, region, instance_ids=ids, name=call.str("InstanceName"), status=call.str("Status"),

@@ -49,7 +49,11 @@ FC_PRINCIPAL = "fc.aliyuncs.com"
 ASYNC_PAYLOAD_LIMIT = 128 * 1024  # FC 2.0: async request payload <= 128 KB
 SYNC_PAYLOAD_LIMIT = 32 * 1024 * 1024  # FC 2.0: sync request payload <= 32 MB
 MAX_ASYNC_RETRY = 8  # FC allows 0..8
-CREDENTIAL_REFRESH_MARGIN = timedelta(minutes=10)
+# FC's service-role credentials are valid 36 hours (not configurable) and never expire during an
+# invocation, which may last 24 hours (docs/fake-fidelity.md): issued for 36 h, renewed once less
+# than 24 h are left.
+CREDENTIAL_LIFETIME = timedelta(hours=36)
+CREDENTIAL_REFRESH_MARGIN = timedelta(hours=24)
 RUN_PENDING_GUARD = 10_000  # rounds; more means handlers keep invoking each other forever
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 ROLE_ARN = re.compile(r"^acs:ram::(?P<account>\d+):role/(?P<name>[A-Za-z0-9.\-]{1,64})$", re.IGNORECASE)
@@ -764,7 +768,7 @@ class FcBackend:
         )
 
     def _role_credentials(self, spec: FunctionSpec) -> Credentials:
-        """The service role's STS credentials, reused until 10 minutes before they expire.
+        """The service role's STS credentials (36 h), reused while at least 24 h of them are left.
 
         The trust policy is re-checked on every call (cheap), so editing it away from
         fc.aliyuncs.com breaks the next invocation rather than the next refresh [?].
@@ -779,7 +783,9 @@ class FcBackend:
             fresh = (key is not None and self.cloud.keys.get(key.access_key_id) is key
                      and key.expiration - now > CREDENTIAL_REFRESH_MARGIN and self._still_trusted(spec, key))
             if not fresh:
-                key = sts.issue_service_session(spec.account_id, role_name, FC_PRINCIPAL, 3600, session_name)
+                key = sts.issue_service_session(spec.account_id, role_name, FC_PRINCIPAL,
+                                                int(CREDENTIAL_LIFETIME.total_seconds()), session_name,
+                                                fixed_duration=True)
                 self._credentials[cache_key] = key
         return Credentials(key.access_key_id, key.secret, key.security_token)
 

@@ -173,6 +173,7 @@ def parse_bucket_policy(body: bytes, bucket: str) -> BucketPolicy:
             keys = {c.key_lower for c in conditions}
             if "acs:sourceip" in keys and "acs:sourcevpc" not in keys:
                 # New bucket policies must pair acs:SourceIp with acs:SourceVpc [D help/en/oss/user-guide/bucket-policy].
-                raise BucketPolicyError(f"{where}.Condition: acs:SourceIp must be used together with acs:SourceVpc")
+                raise BucketPolicyError(f"{where}.Condition: acs:SourceIp must be used together with acs:SourceVpc",
+                                        "0030-00000008")
         statements.append(PolicyStatement(raw["Effect"], actions, principals, resources, conditions))
     return BucketPolicy(text, tuple(statements))

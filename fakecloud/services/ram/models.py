@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from importlib import resources
 
@@ -137,6 +137,12 @@ class RamBackend:
         self._holders: dict[tuple[str, str, str], dict[str, dict[str, None]]] = {}
         # (account, tag key, tag value) -> {lower custom policy name: None}
         self._policy_tags: dict[tuple[str, str, str], dict[str, None]] = {}
+        # RAM is eventually consistent: after a detach, DeleteRole / DeletePolicy may still see the
+        # attachment for a while (Terraform's alicloud provider retries DeleteConflict.* for that).
+        # Off by default (strict consistency); e.g. timedelta(seconds=5) models the lag.
+        self.propagation_delay: timedelta | None = None
+        # (account, "Role"|"Policy", lower name) -> when the last detach becomes visible to deletes
+        self._settling: dict[tuple[str, str, str], datetime] = {}
 
     @property
     def limits(self):
@@ -257,9 +263,18 @@ class RamBackend:
         role.update_date = self.now()
         return role
 
+    def _still_settling(self, account_id: str, kind: str, name: str) -> bool:
+        until = self._settling.get((account_id, kind, name.lower()))
+        if until is None:
+            return False
+        if self.now() >= until:
+            del self._settling[(account_id, kind, name.lower())]
+            return False
+        return True
+
     def delete_role(self, account_id: str, name: str | None) -> None:
         role = self.get_role(account_id, name)
-        if role.attachments:
+        if role.attachments or self._still_settling(account_id, "Role", role.name):
             raise ServiceError("DeleteConflict.Role.Policy",
                                "The role CAN NOT has any attached policy while deleting the role.", 409)
         del self.accounts[account_id].roles[role.name.lower()]
@@ -376,7 +391,7 @@ class RamBackend:
     def delete_policy(self, account_id: str, name: str | None, cascading: bool) -> None:
         policy = self.get_policy(account_id, "Custom", name)
         roles, users = self.entities_for_policy(account_id, "Custom", policy.name)
-        if roles:  # RAM documents no DeleteConflict.Policy.Role; clients expect this code (fake-fidelity.md e.)
+        if roles or self._still_settling(account_id, "Policy", policy.name):  # RAM documents no DeleteConflict.Policy.Role; clients expect this code (fake-fidelity.md e.)
             raise ServiceError("DeleteConflict.Role.Policy",
                                "The policy CAN NOT been attached to any role while deleting the policy.", 409)
         if users:
@@ -475,6 +490,11 @@ class RamBackend:
         entry = self._holders.get((account_id, *key))
         if entry is not None:
             entry[holder_kind].pop(holder.name.lower(), None)
+        if self.propagation_delay and holder_kind == "Role":
+            until = self.now() + self.propagation_delay
+            self._settling[(account_id, "Role", holder.name.lower())] = until
+            if policy.policy_type == "Custom":
+                self._settling[(account_id, "Policy", policy.name.lower())] = until
 
     def attach_policy_to_role(self, account_id, policy_type, policy_name, role_name) -> None:
         self._attach(account_id, self.get_role(account_id, role_name), "Role", policy_type, policy_name)

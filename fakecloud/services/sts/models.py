@@ -93,7 +93,7 @@ class StsBackend:
         conditions = self.cloud.condition_values(caller)
         if request.external_id is not None:
             conditions["sts:ExternalId"] = request.external_id
-        ctx = RequestContext("sts:AssumeRole", role.arn, conditions)
+        ctx = RequestContext("sts:AssumeRole", role.arn, conditions, negated_missing=self.cloud.negated_missing_key)
         decision = evaluate_trust(role.parsed_trust, caller.principal_ref(), ctx)
         if decision != Decision.ALLOW:
             raise trust_denied(caller, decision)
@@ -114,13 +114,15 @@ class StsBackend:
         return key
 
     def issue_service_session(self, account_id: str, role_name: str, service: str = "fc.aliyuncs.com",
-                              duration: int = 3600, session_name: str | None = None) -> AccessKey:
+                              duration: int = 3600, session_name: str | None = None, *,
+                              fixed_duration: bool = False) -> AccessKey:
         """Credentials a cloud service obtains for a service role (FC's `context.credentials`).
 
         There is no API call behind this: the service assumes the role itself. The role must
         exist and its trust policy must let the Service principal assume it, exactly like
         `Principal: {"Service": ["fc.aliyuncs.com"]}`; otherwise the same errors AssumeRole
-        would give. The duration is clamped to 900..MaxSessionDuration.
+        would give. The duration is clamped to 900..MaxSessionDuration, unless `fixed_duration`: the
+        service sets it itself (FC: 36 hours, whatever the role's MaxSessionDuration).
         """
         ram = self.cloud.services["ram"].backend
         role = ram.find_role(account_id, role_name) if account_id in ram.accounts else None
@@ -130,7 +132,8 @@ class StsBackend:
         ctx = RequestContext("sts:AssumeRole", role.arn, {"acs:CurrentTime": iso(now), "acs:SecureTransport": True})
         if evaluate_trust(role.parsed_trust, PrincipalRef("service", account_id, service), ctx) != Decision.ALLOW:
             raise ServiceError("NoPermission", NO_PERMISSION, 403)
-        duration = min(max(duration, 900), role.max_session_duration)
+        if not fixed_duration:
+            duration = min(max(duration, 900), role.max_session_duration)
         session = StsSession(
             role_account_id=account_id, role_name=role.name, role_id=role.role_id,
             session_name=session_name or service.split(".")[0], session_policy=None,
