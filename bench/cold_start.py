@@ -39,8 +39,8 @@ NEEDS = {
     "role_auditor": ["ram", "oss", "requests"],
     "access_audit": ["actiontrail", "oss", "requests", "msgspec"],
 }
-# Libraries a handler imports at module level, on purpose (every invocation uses them at once).
-EAGER = {"access_audit": {"msgspec"}}
+# Libraries a handler may import at module level, on purpose (none today).
+EAGER: dict[str, set[str]] = {}
 
 
 def precompile() -> None:

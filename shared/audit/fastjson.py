@@ -13,27 +13,56 @@ usual `ValueError`. Without msgspec installed, `json.loads` does everything (tes
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 
-try:
-    import msgspec
-except ImportError:  # exercised by tests/unit/test_audit_json.py with msgspec hidden
-    msgspec = None
+# msgspec is imported on first use: every handler imports the audit's modules, and a cold start
+# that never parses an event must not pay for it (bench/cold_start.py --smoke checks).
+PARSER = "msgspec" if importlib.util.find_spec("msgspec") is not None else "json"
+_msgspec = None
 
-PARSER = "msgspec" if msgspec is not None else "json"
 
-if msgspec is not None:
-    _decode = msgspec.json.Decoder().decode
-    _DecodeError = msgspec.DecodeError
+def _library():
+    global _msgspec
+    if _msgspec is None:
+        import msgspec
 
-    def loads(data):
-        """`json.loads(data)`, fast for strict JSON."""
+        _msgspec = msgspec
+    return _msgspec
+
+
+def _fallback_to_json(decode, error):
+    def load(data):
         try:
-            return _decode(data)
-        except _DecodeError:
+            return decode(data)
+        except error:  # not strict JSON, or not of the expected shape: as json.loads answers it
             return json.loads(data)
+
+    return load
+
+
+def _lazy(build):
+    """A loader built on its first call (`build()` returns the real one)."""
+    real = None
+
+    def load(data):
+        nonlocal real
+        if real is None:
+            real = build()
+        return real(data)
+
+    return load
+
+
+def loads(data):
+    """`json.loads(data)`, fast for strict JSON."""
+    return _loads(data)
+
+
+if PARSER == "msgspec":
+    _loads = _lazy(lambda: _fallback_to_json(_library().json.Decoder().decode, _library().DecodeError))
 else:
-    loads = json.loads
+    _loads = json.loads
 
 
 def object_loader(schema: dict):
@@ -44,17 +73,10 @@ def object_loader(schema: dict):
     Answers `{k: v for k, v in json.loads(data).items() if k in schema}` (nested likewise); a
     document that is not such an object (or is not strict JSON) is answered by `loads` whole.
     """
-    if msgspec is None:
+    if PARSER != "msgspec":
         return loads
-    decode = msgspec.json.Decoder(_typed_dict(schema)).decode
-
-    def load_object(data):
-        try:
-            return decode(data)
-        except _DecodeError:  # not an object, a nested value of another type, not strict JSON: as json.loads
-            return loads(data)
-
-    return load_object
+    return _lazy(lambda: _fallback_to_json(_library().json.Decoder(_typed_dict(schema)).decode,
+                                           _library().DecodeError))
 
 
 def _typed_dict(schema: dict, name: str = "Trimmed"):

@@ -2,11 +2,13 @@
 lines read back whole whatever characters their values hold."""
 from __future__ import annotations
 
-import builtins
 import gzip
 import importlib
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,17 +63,10 @@ def test_the_declared_fast_parser_is_used():
 
 
 def test_without_msgspec_the_standard_parser_does_everything(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_msgspec(name, *args, **kwargs):
-        if name == "msgspec":
-            raise ImportError("msgspec hidden for this test")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_msgspec)
+    monkeypatch.setitem(sys.modules, "msgspec", None)  # `import msgspec` fails, find_spec finds nothing
     try:
         fallback = importlib.reload(fastjson)
-        assert fallback.PARSER == "json" and fallback.loads is json.loads
+        assert fallback.PARSER == "json" and fallback.object_loader({"a": None}) is fallback.loads
         for document in TRICKY:
             assert _same(fallback.loads(document), json.loads(document))
         stored = encode_lines([{"eventId": "a", "eventTime": "2027-03-01T00:00:00Z"}])
@@ -80,9 +75,15 @@ def test_without_msgspec_the_standard_parser_does_everything(monkeypatch):
         monkeypatch.setattr(storage, "loads", fallback.loads)
         assert list(storage.decode_lines(stored)) == [{"eventId": "a", "eventTime": "2027-03-01T00:00:00Z"}]
     finally:
-        monkeypatch.setattr(builtins, "__import__", real_import)
+        monkeypatch.delitem(sys.modules, "msgspec")
         importlib.reload(fastjson)
     assert fastjson.PARSER == "msgspec"
+
+
+def test_msgspec_is_imported_only_when_something_is_parsed():
+    code = ("import sys, shared.audit.storage, shared.audit.normalize; assert 'msgspec' not in sys.modules; "
+            "from shared.audit.normalize import load_event; load_event(b'{}'); assert 'msgspec' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
 def test_stored_lines_come_back_whole_whatever_their_values_hold():
@@ -149,6 +150,3 @@ def test_load_event_keeps_everything_a_normalized_event_holds():
             assert load_event(json.dumps(stored).encode()) == stored
 
 
-def test_without_msgspec_object_loaders_are_json_loads(monkeypatch):
-    monkeypatch.setattr(fastjson, "msgspec", None)
-    assert fastjson.object_loader({"a": None}) is fastjson.loads
