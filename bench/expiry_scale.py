@@ -159,12 +159,15 @@ def fingerprints(cloud, stage, ids: list[str]) -> dict[str, tuple]:
             if agreement_id in by_id:
                 by_id[agreement_id].append((key, oss.get_object_direct(OWNER, stage.bucket, key)))
                 break
-    policies = ram.accounts[OWNER].policies
+    owned_by: dict[str, list] = {}
+    for policy in ram.accounts[OWNER].policies.values():
+        owner = policy.tags.get("rolepact-agreement")
+        if owner in by_id:
+            owned_by.setdefault(owner, []).append((policy.name, policy.default_version, policy.default.document))
     result = {}
     for agreement_id, objects in by_id.items():
         role = ram.find_role(OWNER, agreement_id)
-        owned = sorted((p.name, p.default_version, p.default.document) for p in policies.values()
-                       if p.tags.get("rolepact-agreement") == agreement_id)
+        owned = sorted(owned_by.get(agreement_id, ()))
         result[agreement_id] = (tuple(sorted(objects)), role is not None and (
             role.trust_document, tuple(sorted(role.attachments)), tuple(sorted(role.tags.items()))), tuple(owned))
     return result
