@@ -1,5 +1,5 @@
-"""`make bench`: every benchmark in turn, with its default sizes (about 15 minutes on 2 quiet cores,
-most of it provisioning the 10 000 agreements of the expiry benchmark).
+"""`make bench`: every benchmark in turn, with its default sizes (about 10 minutes on 2 quiet cores,
+most of it provisioning the 10 000 agreements of the expiry benchmark; far longer on a loaded machine).
 
     .venv/bin/python bench/run_all.py            # the figures in docs/benchmarks.md
     .venv/bin/python bench/run_all.py --smoke    # every script's smoke run (what `make test` runs, in a minute)
