@@ -317,9 +317,10 @@ class FakeCloud:
             time.sleep(self.latency)
         return service.handle(request, route)
 
-    def run_call(self, service: str, action: str, apply):
-        """Run one state-changing handler with fault injection; returns (result, error, crash)."""
-        rule = self.faults.check(service, action)
+    def run_call(self, service: str, action: str, apply, resource: str = ""):
+        """Run one handler with fault injection; returns (result, error, crash). `resource`: what the call
+        is on, for faults limited to some resources (OSS: `bucket/key`)."""
+        rule = self.faults.check(service, action, resource)
         if rule is not None and rule.answers:
             return self.faults.next_answer(rule), None, False
         if rule is not None and not rule.after:
