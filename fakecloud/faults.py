@@ -11,6 +11,7 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fakecloud.errors import FakeCrash, ServiceError
 
@@ -123,8 +124,9 @@ def _status_for(code: str) -> int:
     return 400
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
+    """One call the fake answered (a tuple: one is built for every call)."""
+
     service: str
     action: str
     account_id: str | None
