@@ -2,17 +2,23 @@
 
     .venv/bin/python bench/audit_throughput.py                 # 1 000 000 events, 3 rounds
     .venv/bin/python bench/audit_throughput.py --events 200000 --rounds 5 --cpu 1
+    .venv/bin/python bench/audit_throughput.py --instructions 50000    # + instructions per event (valgrind)
+    .venv/bin/python bench/audit_throughput.py --smoke         # 3 000 events, every mode once, results compared
 
-What is measured, each mode in its own fresh subprocess pinned to one core, streaming the
-same file line by line (the events are never all in memory):
+What is measured, each mode in its own fresh subprocess (pinned to one core with --cpu),
+streaming the same file line by line (the events are never all in memory):
 
-    bare       for line in file: json.loads(line)
-    pipeline   for line in file: pipeline.feed(json.loads(line))   -- parse, attribute, rules, aggregate
-               (+ the report's aggregates at the end: top actions, people, sessions)
+    bare           for line in file: json.loads(line)                  -- the standard library's parse alone
+    msgspec-bare   for line in file: msgspec.json.decode(line)         -- msgspec parsing every field
+    event-bare     for line in file: load_event(line)                  -- the parser rolepact uses, alone:
+                   shared.audit.normalize.load_event (msgspec with the fields the audit reads; the
+                   rest of the record is skipped unread; anything else falls back to json.loads)
+    pipeline       for line in file: pipeline.feed(load_event(line))   -- rolepact: parse, attribution,
+                   rules, aggregates, plus the report's aggregates at the end (top actions, people, sessions)
+    json-pipeline  the same with json.loads: rolepact where msgspec is not installed
 
-and, if `orjson` is importable, the same two with orjson.loads instead of json.loads.
-Time is the loop's wall time (perf_counter) inside the child, without interpreter start-up;
-peak RSS is the child's own ru_maxrss (the parent cross-checks with RUSAGE_CHILDREN).
+Time is the loop's wall time (perf_counter) and CPU time (process_time) inside the child,
+without interpreter start-up; peak RSS is the child's own ru_maxrss.
 
 The events have ActionTrail's real shape (as fakecloud.trail.build_event records them) and a
 realistic mix: ~60 % partner calls on ~50 managed roles (reads and writes, a few denials, a
@@ -21,8 +27,8 @@ agreement ended), ~1 % duplicates (the two paths), ~35 % unrelated events (rolep
 calls, root and RAM users, other roles), a few changes to managed roles; time-ordered over a day.
 
 The machine may be shared: rounds alternate the modes; best and median are reported, with
-the load average at the start and the end. Goals (issue #6): >= 50 000 events/s, pipeline
-<= 1.5x the bare parse, peak RSS <= 128 MB.
+the load average at the start and the end. Goals (issue #13): >= 150 000 events/s on one core,
+peak RSS <= 64 MB for 1 000 000 events. Every run checks that both pipelines found the same.
 """
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._common import banner, footer, load  # noqa: E402
 
 OWNER = "1234567890123456"
 PARTNERS = [f"13456789{n:08d}" for n in range(10)]
@@ -192,18 +200,28 @@ def ensure_data(path: Path, count: int) -> Path:
 
 
 # ================================================================================ one measurement (child)
+MODES = ("bare", "msgspec-bare", "event-bare", "pipeline", "json-pipeline")
+DEFAULT_MODES = ("bare", "event-bare", "pipeline")
+
+
+def parser_of(mode: str):
+    if mode == "bare" or mode == "json-pipeline":
+        return json.loads
+    if mode == "msgspec-bare":
+        import msgspec
+
+        return msgspec.json.Decoder().decode
+    from shared.audit.normalize import load_event
+
+    return load_event
+
+
 def child(mode: str, path: str, cpu: int | None, limit: int | None = None) -> None:
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
-    parser, use = mode.split("-") if "-" in mode else ("json", mode)
-    if parser == "orjson":
-        import orjson
-
-        loads = orjson.loads
-    else:
-        loads = json.loads
+    loads = parser_of(mode)
     pipeline = None
-    if use == "pipeline":
+    if mode.endswith("pipeline"):
         from shared.audit.pipeline import Pipeline
         from shared.settings import DEFAULT_SENSITIVE_ACTIONS
 
@@ -231,7 +249,7 @@ def child(mode: str, path: str, cpu: int | None, limit: int | None = None) -> No
               "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
     if pipeline is not None:
         result["counts"] = dict(pipeline.counts)
-        result["findings"] = len(pipeline.findings)
+        result["findings"] = sorted(f.finding_id for f in pipeline.findings)
     print(json.dumps(result))
 
 
@@ -240,12 +258,10 @@ def measure(mode: str, path: Path, cpu: int | None) -> dict:
     if cpu is not None:
         command += ["--cpu", str(cpu)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["children_maxrss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def instructions(path: Path, modes: list[str], count: int) -> None:
+def instructions(path: Path, modes: list[str], count: int) -> dict[str, float]:
     """Instructions per event (valgrind cachegrind, no cache simulation): deterministic, unlike time.
 
     Each mode runs twice, over `count` events and over none (start-up, imports, set-up), and the
@@ -255,7 +271,7 @@ def instructions(path: Path, modes: list[str], count: int) -> None:
 
     if not shutil.which("valgrind"):
         print("valgrind not found: no instruction counts")
-        return
+        return {}
     per_event = {}
     for mode in modes:
         totals = []
@@ -263,21 +279,31 @@ def instructions(path: Path, modes: list[str], count: int) -> None:
             done = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
                                    sys.executable, __file__, "--child", mode, "--data", str(path), "--limit", str(limit)],
                                   capture_output=True, text=True, check=True)
-            line = next(l for l in done.stderr.splitlines() if "I" in l and "refs" in l)
+            line = next(line for line in done.stderr.splitlines() if "I" in line and "refs" in line)
             totals.append(int(line.rsplit(":", 1)[1].replace(",", "").strip()))
         per_event[mode] = (totals[1] - totals[0]) / count
         print(f"instructions per event {mode:16s} {per_event[mode]:10,.0f}", flush=True)
-    for parser_name in ("", "orjson-"):
-        bare, pipe = per_event.get(f"{parser_name}bare"), per_event.get(f"{parser_name}pipeline")
-        if bare and pipe:
-            print(f"instruction ratio {parser_name}pipeline / {parser_name}bare: {pipe / bare:.2f}x")
+    for base in ("bare", "event-bare"):
+        if "pipeline" in per_event and base in per_event:
+            print(f"instruction ratio pipeline / {base}: {per_event['pipeline'] / per_event[base]:.2f}x")
+    return per_event
 
 
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+def check_same_results(runs: dict[str, list[dict]]) -> list[str]:
+    """Every pipeline run, whatever its parser, must count and find exactly the same."""
+    results = [(mode, r["counts"], r["findings"]) for mode, rs in runs.items() for r in rs if "counts" in r]
+    problems = []
+    for mode, counts, findings in results[1:]:
+        if (counts, findings) != results[0][1:]:
+            problems.append(f"{mode} counted {counts} / {len(findings)} findings, {results[0][0]} "
+                            f"{results[0][1]} / {len(results[0][2])}")
+    for mode, counts, findings in results[:1]:
+        if not (counts.get("attributed") and counts.get("duplicates") and counts.get("changes") and findings):
+            problems.append(f"{mode}: implausible counts {counts} / {len(findings)} findings")
+    return problems
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -285,36 +311,55 @@ def main() -> int:
     parser.add_argument("--data", default=None, help="the JSON-lines file (generated once, then reused)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--modes", default=None, help="comma-separated subset of bare,pipeline,orjson-bare,orjson-pipeline")
+    parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma-separated subset of {','.join(MODES)}")
     parser.add_argument("--instructions", type=int, default=0, metavar="N",
                         help="also count CPU instructions per event over N events with valgrind (noise-free)")
+    parser.add_argument("--smoke", action="store_true", help="3 000 events, every mode once, no timing")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.data, args.cpu, args.limit)
         return 0
+    modes = [m for m in args.modes.split(",") if m in MODES]
+    if args.smoke:
+        args.events, args.rounds, modes = 3_000, 1, list(MODES)
+    banner(f"Access audit: {args.events:,} events, modes {', '.join(modes)}, {args.rounds} round(s)", smoke=args.smoke)
+    with tempfile.TemporaryDirectory() as scratch:
+        default = Path(scratch if args.smoke else tempfile.gettempdir()) / f"rolepact-audit-bench-{args.events}.jsonl"
+        path = ensure_data(Path(args.data) if args.data else default, args.events)
+        return run(args, modes, path)
 
-    path = Path(args.data or Path(tempfile.gettempdir()) / f"rolepact-audit-bench-{args.events}.jsonl")
-    ensure_data(path, args.events)
-    modes = ["bare", "pipeline"]
-    try:
-        import orjson  # noqa: F401
 
-        modes += ["orjson-bare", "orjson-pipeline"]
-    except ImportError:
-        pass
-    if args.modes:
-        modes = [m for m in args.modes.split(",") if m in modes]
-    print(f"load average at start: {load()}  (cores: {os.cpu_count()}, pinned: {args.cpu})", flush=True)
+def run(args, modes: list[str], path: Path) -> int:
+    print(f"  pinned to core: {args.cpu}", flush=True)
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     for round_number in range(args.rounds):
         for mode in modes:
             result = measure(mode, path, args.cpu)
+            result["load"] = load()
             runs[mode].append(result)
-            print(f"round {round_number + 1} {mode:16s} {result['seconds']:7.2f}s wall {result['cpu_seconds']:7.2f}s cpu "
-                  f"{result['events'] / result['seconds']:>10,.0f} ev/s  peak RSS {result['maxrss_kb'] / 1024:6.1f} MB",
-                  flush=True)
-    print(f"load average at end:   {load()}")
+            if not args.smoke:
+                print(f"round {round_number + 1} {mode:14s} {result['seconds']:7.2f}s wall {result['cpu_seconds']:7.2f}s "
+                      f"cpu {result['events'] / result['seconds']:>10,.0f} ev/s  peak RSS "
+                      f"{result['maxrss_kb'] / 1024:6.1f} MB  (load {result['load']})", flush=True)
+    problems = check_same_results(runs)
+    pipeline_runs = next((rs for rs in runs.values() if rs and "counts" in rs[0]), None)
+    if pipeline_runs:
+        print(f"  pipeline counts: {pipeline_runs[0]['counts']}, findings: {len(pipeline_runs[0]['findings'])}")
+    if args.smoke and args.rounds:
+        done = ", ".join(f"{mode} ({results[0]['events']} events)" for mode, results in runs.items())
+        print(f"  modes run: {done}")
+    elif args.rounds:
+        summarize(runs, args)
+    if args.instructions:
+        instructions(path, modes, args.instructions)
+    footer()
+    for problem in problems:
+        print(f"  FAILED: {problem}")
+    return 1 if problems else 0
+
+
+def summarize(runs: dict[str, list[dict]], args) -> None:
     summary = {}
     for mode, results in runs.items():
         times = [r["seconds"] for r in results]
@@ -323,41 +368,29 @@ def main() -> int:
         summary[mode] = {"best_s": min(times), "median_s": statistics.median(times),
                          "best_cpu_s": min(cpus), "median_cpu_s": statistics.median(cpus),
                          "best_eps": events / min(times), "median_eps": events / statistics.median(times),
-                         "best_cpu_eps": events / min(cpus),
-                         "peak_rss_mb": max(r["maxrss_kb"] for r in results) / 1024,
-                         "children_peak_rss_mb": max(r["children_maxrss_kb"] for r in results) / 1024}
+                         "median_cpu_eps": events / statistics.median(cpus),
+                         "peak_rss_mb": max(r["maxrss_kb"] for r in results) / 1024}
     print()
-    print(f"{'mode':16s} {'best s':>7s} {'median s':>9s} {'best cpu s':>11s} {'best ev/s':>10s} {'median ev/s':>12s} "
-          f"{'ev/s (cpu)':>11s} {'peak RSS MB':>12s}")
+    print(f"{'mode':14s} {'best ev/s':>10s} {'median ev/s':>12s} {'median ev/s (cpu)':>18s} {'peak RSS MB':>12s}")
     for mode, s in summary.items():
-        print(f"{mode:16s} {s['best_s']:7.2f} {s['median_s']:9.2f} {s['best_cpu_s']:11.2f} {s['best_eps']:10,.0f} "
-              f"{s['median_eps']:12,.0f} {s['best_cpu_eps']:11,.0f} {s['peak_rss_mb']:12.1f}")
-
-    def ratio(a: str, b: str) -> str:
-        x, y = summary[a], summary[b]
-        return (f"best {x['best_s'] / y['best_s']:.2f}x, median {x['median_s'] / y['median_s']:.2f}x, "
-                f"cpu {x['best_cpu_s'] / y['best_cpu_s']:.2f}x")
+        print(f"{mode:14s} {s['best_eps']:10,.0f} {s['median_eps']:12,.0f} {s['median_cpu_eps']:18,.0f} "
+              f"{s['peak_rss_mb']:12.1f}")
 
     def paired(a: str, b: str) -> str:
-        """Per round (the two modes ran back to back, so under the same load), CPU time."""
+        """Per round (the two modes ran back to back, so under similar load), CPU time."""
         ratios = sorted(x["cpu_seconds"] / y["cpu_seconds"] for x, y in zip(runs[a], runs[b]))
-        return f"per round {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
+        return f"median {statistics.median(ratios):.2f}x (rounds {', '.join(f'{r:.2f}' for r in ratios)})"
 
-    if "pipeline" in summary and "bare" in summary:
-        print(f"ratio pipeline / bare (json.loads):           {ratio('pipeline', 'bare')}")
-        print(f"      paired, cpu:                             {paired('pipeline', 'bare')}")
-    if "orjson-pipeline" in summary and "orjson-bare" in summary and "bare" in summary:
-        print(f"ratio orjson-pipeline / orjson-bare:          {ratio('orjson-pipeline', 'orjson-bare')}")
-        print(f"      paired, cpu:                             {paired('orjson-pipeline', 'orjson-bare')}")
-        print(f"ratio orjson-pipeline / bare (json.loads):    {ratio('orjson-pipeline', 'bare')}")
-    if "pipeline" in runs:
-        counts = runs["pipeline"][0].get("counts", {})
-        print(f"pipeline counts: {counts}, findings: {runs['pipeline'][0].get('findings')}")
-    if args.instructions:
-        instructions(path, modes, args.instructions)
+    for base in ("bare", "event-bare"):
+        if "pipeline" in summary and base in summary:
+            print(f"pipeline time / {base} time, paired per round (CPU): {paired('pipeline', base)}")
+    if "pipeline" in summary:
+        s = summary["pipeline"]
+        print(f"verdict: {s['median_eps']:,.0f} ev/s median wall (best {s['best_eps']:,.0f}) -> "
+              f"{'MET' if s['median_eps'] >= 150_000 else 'MISSED'} >= 150 000 ev/s; peak RSS {s['peak_rss_mb']:.1f} MB "
+              f"-> {'MET' if s['peak_rss_mb'] <= 64 else 'MISSED'} <= 64 MB")
     if args.json:
         print(json.dumps(summary, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

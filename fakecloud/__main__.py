@@ -3,7 +3,9 @@
 Serves the fake cloud on 127.0.0.1 and prints one JSON line with the endpoint and the root
 credentials of the accounts it created, then serves until interrupted. Function Compute's
 async queue and timers run in background threads, so functions created over the FC 3.0 API
-(their `handler` imported in this process) are invoked as FC would.
+(their `handler` imported in this process) are invoked as FC would. What such a function sends
+to Alibaba's endpoint names (`oss-cn-hangzhou-internal.aliyuncs.com`, …) is answered by this
+same fake, as a function in FC reaches Alibaba Cloud; requests to other hosts go out unchanged.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import sys
 from datetime import timedelta
 
 from fakecloud.cloud import FakeCloud
+from fakecloud.mock import mock_cloud
 from fakecloud.server import FakeCloudServer
 
 
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         credentials[account_id] = {"alias": alias, "accessKeyId": creds.access_key_id,
                                    "accessKeySecret": creds.access_key_secret}
     server = FakeCloudServer(cloud, args.host, args.port)
+    functions_reach_this_cloud = mock_cloud(cloud, cloud_hosts_only=True)
+    functions_reach_this_cloud.start()
     cloud.backend("fc").start_workers(n=2, retry_delay=1.0, timer_interval=1.0)
     print(json.dumps({"fakecloud": f"http://{args.host}:{server.port}", "accounts": credentials}), flush=True)
     try:
@@ -54,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         cloud.backend("fc").stop_workers()
+        functions_reach_this_cloud.stop()
         server.httpd.server_close()
     return 0
 

@@ -18,6 +18,7 @@ from fakecloud.errors import ServiceError
 from fakecloud.faults import CallLog, Faults
 from fakecloud.iam.identity import Caller
 from fakecloud.iam.keys import AccessKey, Credentials, KeyStore
+from fakecloud.iam.policy import Decision, RequestContext, evaluate
 from fakecloud.limits import Limits
 from fakecloud.router import resolve
 from fakecloud.trail import Trail
@@ -265,8 +266,6 @@ class FakeCloud:
         return self.policy_stream
 
     def _decide(self, caller: Caller, action: str, resource: str, resource_account: str, conditions: dict | None):
-        from fakecloud.iam.policy import Decision
-
         if resource_account != caller.account_id:
             return Decision.IMPLICIT_DENY
         if caller.is_root:
@@ -280,8 +279,6 @@ class FakeCloud:
         explicit Deny here wins even where the bucket policy allows. Root: ImplicitDeny here
         (root needs no policy in its own account, see `decide`).
         """
-        from fakecloud.iam.policy import Decision, RequestContext, evaluate
-
         if caller.is_root:
             return Decision.IMPLICIT_DENY
         ram = self.services["ram"].backend
@@ -302,8 +299,6 @@ class FakeCloud:
 
     def session_policy_decision(self, caller: Caller, action: str, resource: str, conditions: dict | None = None):
         """The AssumeRole session policy's own answer, or None when the session has none."""
-        from fakecloud.iam.policy import RequestContext, evaluate
-
         if caller.session is None or caller.session.session_policy is None:
             return None
         ctx = RequestContext(action, resource, self.condition_values(caller, conditions),
@@ -322,9 +317,10 @@ class FakeCloud:
             time.sleep(self.latency)
         return service.handle(request, route)
 
-    def run_call(self, service: str, action: str, apply):
-        """Run one state-changing handler with fault injection; returns (result, error, crash)."""
-        rule = self.faults.check(service, action)
+    def run_call(self, service: str, action: str, apply, resource: str = ""):
+        """Run one handler with fault injection; returns (result, error, crash). `resource`: what the call
+        is on, for faults limited to some resources (OSS: `bucket/key`)."""
+        rule = self.faults.check(service, action, resource)
         if rule is not None and rule.answers:
             return self.faults.next_answer(rule), None, False
         if rule is not None and not rule.after:

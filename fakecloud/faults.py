@@ -11,6 +11,7 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fakecloud.errors import FakeCrash, ServiceError
 
@@ -36,12 +37,14 @@ class FaultRule:
     times: int = 1  # ... and the (times-1) calls after it
     probability: float | None = None  # or fire at random with this probability
     answers: tuple = ()  # instead of an error: these (odd but well-formed) success bodies, one per firing
+    resource_prefix: str | None = None  # only calls on a resource starting with this (OSS: "bucket/key")
     seen: int = 0
     fired: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
-    def matches(self, service: str, action: str) -> bool:
-        return (self.service in (None, service)) and (self.action in (None, action))
+    def matches(self, service: str, action: str, resource: str = "") -> bool:
+        return (self.service in (None, service)) and (self.action in (None, action)) and \
+            (self.resource_prefix is None or resource.startswith(self.resource_prefix))
 
     def should_fire(self) -> bool:
         self.seen += 1
@@ -62,10 +65,12 @@ class Faults:
 
     def fail(self, action: str | None = None, *, service: str | None = None, nth: int = 1, times: int = 1,
              code: str = "InternalError", status: int | None = None, message: str | None = None,
-             after: bool = False) -> FaultRule:
-        """Make the `nth` matching call (and `times`-1 more) answer an error."""
+             after: bool = False, resource_prefix: str | None = None) -> FaultRule:
+        """Make the `nth` matching call (and `times`-1 more) answer an error. `resource_prefix`: only calls
+        on such a resource count (OSS object calls: `bucket/key`, e.g. `rolepact-data/audit/events/`)."""
         return self._add(FaultRule(service, action, code, status or _status_for(code),
-                                   message or _DEFAULT_MESSAGES.get(code, code), after=after, nth=nth, times=times))
+                                   message or _DEFAULT_MESSAGES.get(code, code), after=after, nth=nth, times=times,
+                                   resource_prefix=resource_prefix))
 
     def answer(self, action: str, *bodies: dict, service: str | None = None, nth: int = 1) -> FaultRule:
         """Make the `nth` matching POP call (and the next ones, one per body) succeed with these
@@ -97,13 +102,13 @@ class Faults:
             self._rules.append(rule)
         return rule
 
-    def check(self, service: str, action: str) -> FaultRule | None:
+    def check(self, service: str, action: str, resource: str = "") -> FaultRule | None:
         """Called once per call; returns the rule that fires for it, if any."""
         if not self._rules:
             return None
         with self._lock:
             for rule in self._rules:
-                if rule.matches(service, action) and rule.should_fire():
+                if rule.matches(service, action, resource) and rule.should_fire():
                     rule.fired += 1
                     return rule
         return None
@@ -119,8 +124,9 @@ def _status_for(code: str) -> int:
     return 400
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
+    """One call the fake answered (a tuple: one is built for every call)."""
+
     service: str
     action: str
     account_id: str | None

@@ -41,18 +41,23 @@ _UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID_SET = (0x8000 << 48) | (4 << 76)
 
 
-def _uuid4_upper() -> str:
+def uuid_text(bits: int) -> str:
     """Same string as `str(uuid.UUID(int=bits, version=4)).upper()`, without building a UUID (hot path)."""
-    h = ((_rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET).to_bytes(16, "big").hex().upper()
+    h = ((bits & _UUID_CLEAR) | _UUID_SET).to_bytes(16, "big").hex().upper()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def uuid_bits() -> int:
+    """The random bits of the next id: drawn now (the seeded sequence stays the same), formatted later."""
+    return _rng.getrandbits(128)
+
+
 def request_id() -> str:
-    return _uuid4_upper()
+    return uuid_text(_rng.getrandbits(128))
 
 
 def event_id() -> str:
-    return _uuid4_upper()
+    return uuid_text(_rng.getrandbits(128))
 
 
 def hex_id(n: int) -> str:

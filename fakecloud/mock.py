@@ -5,6 +5,11 @@ ActionTrail), `oss2` and `fc2` all use. The classic `aliyun-python-sdk-core` shi
 vendored copy of `requests`, which `responses` does not see, so its adapter is patched too.
 A request to a host the fake does not serve raises `UnservedEndpoint` (a ConnectionError):
 nothing ever reaches the real network.
+
+Server mode (`python -m fakecloud`) uses the same interception with `cloud_hosts_only=True`:
+the functions it runs in its own process reach it at Alibaba's endpoint names, as a function
+in FC reaches Alibaba Cloud, while a request to any other host (the server's own URL on
+127.0.0.1, say) goes out unchanged.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import importlib
 import inspect
 import re
 from unittest import mock as std_mock
+from urllib.parse import urlsplit
 
 import responses
 from responses.registries import FirstMatchRegistry
@@ -33,6 +39,19 @@ class _AllTraffic(FirstMatchRegistry):
 
     def find(self, request):
         return (self.registered[0], []) if self.registered else (None, [])
+
+
+def is_cloud_host(url: str) -> bool:
+    """Does `url` name an endpoint of Alibaba Cloud (or DingTalk) that the fake answers by host?"""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.endswith(".aliyuncs.com") or host == "oapi.dingtalk.com"
+
+
+class _CloudHostsOnly(_AllTraffic):
+    """The one callback for Alibaba's hosts; anything else is no match (and passes through)."""
+
+    def find(self, request):
+        return super().find(request) if is_cloud_host(str(request.url)) else (None, [])
 
 
 class _NoCalls(responses.CallList):
@@ -62,7 +81,10 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
         def test_x(cloud): ...          # gets the cloud if it asks for a `cloud` argument
     """
 
-    def __init__(self, cloud: FakeCloud | None = None, **options) -> None:
+    def __init__(self, cloud: FakeCloud | None = None, *, cloud_hosts_only: bool = False, **options) -> None:
+        """`cloud_hosts_only`: answer only requests to Alibaba's (and DingTalk's) hosts and let every
+        other request through to the network (server mode); by default every request is answered."""
+        self._cloud_hosts_only = cloud_hosts_only
         if callable(cloud) and not isinstance(cloud, FakeCloud):  # used as bare @mock_cloud
             self._wrapped, cloud = cloud, None
         else:
@@ -89,8 +111,12 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
         except ImportError:
             return None
         cloud = self.cloud
+        original = importlib.import_module(f"{_VENDORED_REQUESTS}.adapters").HTTPAdapter.send
+        cloud_hosts_only = self._cloud_hosts_only
 
-        def send(adapter, prepared, **_kwargs):
+        def send(adapter, prepared, **kwargs):
+            if cloud_hosts_only and not is_cloud_host(str(prepared.url)):
+                return original(adapter, prepared, **kwargs)
             reply = cloud.handle(Request.build(prepared.method, prepared.url, prepared.headers, prepared.body))
             response = models.Response()
             response.status_code = reply.status
@@ -104,7 +130,10 @@ class mock_cloud:  # noqa: N801 - named like moto's mock_aws, used the same way
         return std_mock.patch(f"{_VENDORED_REQUESTS}.adapters.HTTPAdapter.send", new=send)
 
     def start(self) -> FakeCloud:
-        mock = responses.RequestsMock(assert_all_requests_are_fired=False, registry=_AllTraffic)
+        mock = responses.RequestsMock(assert_all_requests_are_fired=False,
+                                      registry=_CloudHostsOnly if self._cloud_hosts_only else _AllTraffic)
+        if self._cloud_hosts_only:
+            mock.add_passthru(_ANY_URL)
         mock._calls = _NoCalls()
         # Registered once; `_AllTraffic` hands it every request whatever its method.
         mock.add_callback(responses.POST, _ANY_URL, callback=self._callback, content_type=None)

@@ -217,9 +217,13 @@ class ServerProcess:
             server.url, server.accounts["1234567890123456"]["accessKeyId"]
     """
 
-    def __init__(self, accounts: list[str], *, extra_args: list[str] | None = None, timeout: float = 15.0) -> None:
+    def __init__(self, accounts: list[str], *, extra_args: list[str] | None = None, timeout: float = 15.0,
+                 env: dict[str, str] | None = None) -> None:
+        """`env`: the server's environment (default: this process's), e.g. a PYTHONPATH under which
+        the handlers of functions created over the FC 3.0 API can be imported."""
         self.account_specs = accounts
         self.extra_args = extra_args or []
+        self.env = env
         self.timeout = timeout
         self.process = None
         self.url = ""
@@ -238,7 +242,8 @@ class ServerProcess:
         command = [sys.executable, "-m", "fakecloud", "--port", str(self.port), *self.extra_args]
         for spec in self.account_specs:
             command += ["--account", spec]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                        env=self.env)
         banner = json.loads(self.process.stdout.readline() or "{}")
         self.url, self.accounts = banner.get("fakecloud", ""), banner.get("accounts", {})
         deadline = time.monotonic() + self.timeout

@@ -6,8 +6,13 @@ same in both modes.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from operator import itemgetter
 from urllib.parse import unquote, unquote_plus, urlsplit
+
+_second = itemgetter(1)
+_ONLY_STR = frozenset([str])
 
 
 class cached_property:  # noqa: N801 - drop-in for functools.cached_property
@@ -41,12 +46,15 @@ class Request:
 
     @classmethod
     def build(cls, method: str, url: str, headers, body, peer_ip: str | None = None) -> "Request":
-        if hasattr(headers, "lower_items"):  # requests' CaseInsensitiveDict: keys come lower-cased, cheaply
+        store = getattr(headers, "_store", None)
+        if type(store) is OrderedDict:  # requests' CaseInsensitiveDict: {lower name: (name, value)}, read in C
+            lowered = dict(zip(store, map(_second, store.values())))
+        elif hasattr(headers, "lower_items"):
             lowered = dict(headers.lower_items())
         else:
             pairs = headers.items() if hasattr(headers, "items") else (headers or ())
             lowered = {str(k).lower(): v for k, v in pairs}
-        if not all(type(v) is str for v in lowered.values()):
+        if not set(map(type, lowered.values())) <= _ONLY_STR:
             lowered = {k: v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in lowered.items()}
         if body is None:
             raw = b""

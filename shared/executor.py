@@ -9,7 +9,10 @@ or after a crash — converge on the same state, with no extra writes when nothi
 RAM is eventually consistent: right after a detach, DeleteRole and DeletePolicy may still
 answer DeleteConflict.* (Terraform's alicloud provider retries exactly these for that reason).
 A delete conflict therefore waits before the re-read, with a bounded backoff (CONFLICT_WAITS,
-through `Settings.sleep`), instead of giving up after a few instant rounds.
+through `Settings.sleep`), instead of giving up after a few instant rounds — but never past the
+invocation's deadline (`Settings.deadline`, from the function's timeout): a function FC kills
+mid-wait records no failure and sends no notice, while one that stops waiting in time leaves
+the agreement due for a later run.
 """
 from __future__ import annotations
 
@@ -60,7 +63,8 @@ class Executor:
         self.ram = ram
         self.ledger = ledger
         self.deployment = deployment
-        self.sleep = sleep or getattr(getattr(ram, "settings", None), "sleep", None)
+        self.settings = getattr(ram, "settings", None)
+        self.sleep = sleep or getattr(self.settings, "sleep", None)
         self._role_id: dict[str, str] = {}  # role name -> RoleId as last read (for the ledger at DeleteRole)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -236,6 +240,9 @@ class Executor:
                     raise NotConverged(f"{target.role_name}: {stale} persisted after waiting "
                                        f"{sum(CONFLICT_WAITS):.0f} s")
                 delay = CONFLICT_WAITS[conflicts]
+                if self.settings is not None and not self.settings.may_wait(delay):
+                    raise NotConverged(f"{target.role_name}: {stale} persisted; no time left in this run to wait "
+                                       f"{delay:.0f} s more (a later run finishes it)")
                 conflicts += 1
                 log.info("%s answered %s; waiting %.0f s for RAM to catch up, then re-reading",
                          action.api, stale, delay)

@@ -42,3 +42,9 @@ def function_name_of(context, default: str) -> str:
 
 def account_id_of(context) -> str | None:
     return getattr(context, "account_id", None)
+
+
+def timeout_of(context) -> float | None:
+    """The function's timeout in seconds (`context.function.timeout`), None if the context has none."""
+    timeout = getattr(getattr(context, "function", None), "timeout", None)
+    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None

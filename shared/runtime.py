@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import timedelta
 from collections.abc import Callable
 
 from shared import log
 from shared.bucket_guard import refuse as refuse_versioned
 from shared.errors import BucketVersioned
 from shared.events import EventError
-from shared.fc_context import account_id_of, credentials_of, function_name_of, request_id_of
+from shared.fc_context import account_id_of, credentials_of, function_name_of, request_id_of, timeout_of
 from shared.settings import Settings
 
 _settings: Settings | None = None
@@ -40,6 +41,9 @@ def reset_settings(settings: Settings | None = None) -> None:
 def settings_for(context) -> Settings:
     settings = base_settings()
     changes = {"credentials": credentials_of(context) or settings.credentials}
+    timeout = timeout_of(context)
+    if timeout is not None:  # stop waiting for the cloud while there is time left to record, notify, drain
+        changes["deadline"] = settings.now() + timedelta(seconds=timeout - max(10.0, timeout / 4))
     if not settings.account_id and account_id_of(context):
         changes["account_id"] = account_id_of(context)
     return dataclasses.replace(settings, **changes)

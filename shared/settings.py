@@ -98,9 +98,16 @@ class Settings:
     extended_trust_conditions: bool = False
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
+    # When this invocation should stop waiting for the cloud (set per invocation from the function's
+    # timeout, shared/runtime.py); None outside FC. Waits that would end later are not started.
+    deadline: datetime | None = None
 
     def now(self) -> datetime:
         return self.clock()
+
+    def may_wait(self, seconds: float) -> bool:
+        """Is there time to wait `seconds` before this invocation's deadline?"""
+        return self.deadline is None or self.now() + timedelta(seconds=seconds) <= self.deadline
 
     def with_credentials(self, credentials: Credentials | None) -> "Settings":
         return replace(self, credentials=credentials)

@@ -19,7 +19,7 @@ from fakecloud.faults import CallRecord
 from fakecloud.iam.identity import Caller
 from fakecloud.iam.policy import Decision
 from fakecloud.router import Route
-from fakecloud.trail import build_event
+from fakecloud.trail import Deferred
 from fakecloud.wire import Request, Response
 
 _READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Query", "Check")
@@ -197,15 +197,13 @@ class PopService:
 
     def record_trail(self, call: PopCall, error: ServiceError | None) -> None:
         service_name, event_source = self.trail_source(call)
-        event = build_event(
-            call.caller, now=self.cloud.now(), service_name=service_name,
-            event_source=event_source, event_name=call.action, api_version=self.api_version,
-            region=call.region, is_global=self.is_global, read=call.read, request_id=call.request_id,
-            request_parameters=call.params, error_code=error.code if error else None,
-            error_message=error.message if error else None, resource_type=call.trail_resource_type,
-            resource_name=call.trail_resource_name,
-            response_elements=call.trail_response_elements if error is None else None,
-        )
+        values = (self.cloud.now(), service_name, event_source, call.action, self.api_version, call.region,
+                  self.is_global, call.read, call.request_id, call.params, error.code if error else None,
+                  error.message if error else None, call.trail_resource_type, call.trail_resource_name,
+                  call.trail_response_elements if error is None else None)  # in Deferred.FIELDS order
+        event = Deferred(call.caller, values, ids.uuid_bits())  # built when read, or now for a subscriber
+        if call.trail_extra_accounts:
+            event = event.build()
         self.cloud.trail.record(call.trail_account or call.caller.account_id, event)
         for account in call.trail_extra_accounts:
             self.cloud.trail.record(account, dict(event, recipientAccountId=account))

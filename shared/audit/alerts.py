@@ -29,6 +29,7 @@ from shared.log import get_logger
 from shared.notify import Notice, md_code, md_text, split_markdown
 
 log = get_logger("audit.alerts")
+LOGGED_INCIDENTS = 20  # a log line names this many; the saved report has every one
 ALERT_SEVERITIES = frozenset({"high"})
 PER_EVENT_RULES = frozenset({"managed-role-changed", "service-role-unmanaged-write"})
 MAX_LISTED = 30
@@ -119,6 +120,6 @@ def send_alerts(findings: list[Finding], *, audit_store, notifier, records, sett
                 records.enqueue({"title": part_title, "text": part, "agreementId": None}, now)
             status = "queued"
     log.warning("audit alert (%s): %d incidents, %s", source, len(claimed), status,
-                extra={"report": key, "incidents": [i for i, _ in claimed]})
+                extra={"report": key, "incidents": [i for i, _ in claimed[:LOGGED_INCIDENTS]]})  # all in the report
     return {"incidents": len(claimed), "alreadyAlerted": len(grouped) - len(claimed), "report": key,
             "status": status}

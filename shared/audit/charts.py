@@ -232,9 +232,10 @@ def overview_chart(agreements: list[dict], chart_id: str = "overview") -> Chart:
     chart = pygal.HorizontalStackedBar(**_common((COLORS["allowed"], COLORS["denied"]), width=960, height=height,
                                                  range=(0, top), y_labels=list(range(0, top + 1, step)), legend_at_bottom_columns=2,
                                                  value_formatter=lambda y: f"{y:g}", show_y_guides=True))
-    chart.x_labels = [a["agreementId"] for a in ranked]
-    chart.add("allowed", [a["events"] - a["denials"] for a in ranked])
-    chart.add("denied", [a["denials"] for a in ranked])
+    drawn = ranked[::-1]  # pygal draws a horizontal chart's first label at the bottom: the busiest goes on top
+    chart.x_labels = [a["agreementId"] for a in drawn]
+    chart.add("allowed", [a["events"] - a["denials"] for a in drawn])
+    chart.add("denied", [a["denials"] for a in drawn])
     total = sum(a["events"] for a in agreements)
     busiest = ranked[0] if ranked and ranked[0]["events"] else None
     summary = (f"{title}: {total} calls across {len(agreements)} agreement{'s' if len(agreements) != 1 else ''}"

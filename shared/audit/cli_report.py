@@ -79,7 +79,15 @@ def cmd_report(args) -> int:
     if args.html:
         from shared.audit.html import render_html
 
-        page = render_html(report.data)
+        from shared.documents import iso
+        from shared.rightsize.renewal import stored_lines
+
+        try:  # the right-size line of agreements at renewal, as the last notice or digest stored it
+            rightsize = stored_lines(gateways.store, views, settings.notice_offsets, iso(until))
+        except (CloudError, RolepactError) as error:
+            print(f"rolepact report: right-size lines left out ({error})", file=sys.stderr)
+            rightsize = {}
+        page = render_html(report.data, rightsize=rightsize)
         if args.html == "-":
             sys.stdout.write(page)
             return 0

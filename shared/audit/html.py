@@ -35,7 +35,7 @@ section.card{background:var(--card);border:1px solid var(--line);border-radius:8
 h2{font-size:19px;margin:0 0 4px}
 h3{font-size:15px;margin:18px 0 6px;color:#334}
 .sub{color:var(--muted);margin:0 0 10px}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px;margin:6px 0 14px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(118px,1fr));gap:10px;margin:6px 0 14px}
 .kpi{border:1px solid var(--line);border-radius:6px;padding:10px 12px;background:#fafbfc}
 .kpi b{display:block;font-size:24px;font-weight:650}
 .kpi span{color:var(--muted);font-size:12px}
@@ -48,9 +48,11 @@ details{margin:4px 0 8px}
 summary{cursor:pointer;color:var(--allowed);font-size:12.5px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
-th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.02em}
+th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.02em;
+overflow-wrap:normal}
+table.fixed{table-layout:fixed}
+td code.rule{overflow-wrap:normal}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-td.nw{white-space:nowrap}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:8px 24px}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600;background:#e8edf1;color:#334}
 .badge.high{background:#fbe3e0;color:var(--high)}.badge.medium{background:#fcf0dc;color:#9a6200}
@@ -82,20 +84,24 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _table(columns, rows, *, numeric=(), nowrap=(), caption: str = "", empty: str = "none") -> str:
-    """`rows`: cells already escaped (or numbers)."""
+def _table(columns, rows, *, numeric=(), caption: str = "", empty: str = "none",
+           widths: tuple[int, ...] = ()) -> str:
+    """`rows`: cells already escaped (or numbers). `widths`: each column's share of the width in %, for
+    wide tables — fixed, so one long value (a partner's 64-character session name) wraps in its own
+    column instead of squeezing the others until their words break."""
     if not rows:
         return f'<p class="muted">{esc(empty)}</p>'
 
     def kind(i: int) -> str:
-        names = (["n"] if i in numeric else []) + (["nw"] if i in nowrap else [])
-        return f' class="{" ".join(names)}"' if names else ""
+        return ' class="n"' if i in numeric else ""
 
     head = "".join(f'<th{kind(i)} scope="col">{esc(c)}</th>' for i, c in enumerate(columns))
     body = "".join("<tr>" + "".join(f"<td{kind(i)}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>"
                    for row in rows)
     cap = f"<caption class=sr>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    cols = ("<colgroup>" + "".join(f'<col style="width:{w}%">' for w in widths) + "</colgroup>") if widths else ""
+    return (f"<table{' class=fixed' if widths else ''}>{cap}{cols}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 def _figure(chart: Chart) -> str:
@@ -156,7 +162,7 @@ def _overview(data: dict, anchors: dict[str, str]) -> str:
                      "ended" if entry.get("endedReason") else "—" if days is None
                      else "expired" if days <= 0 else math.ceil(days)))
     table = _table(("agreement", "partner", "state", "calls", "denied", "findings", "days to expiry"), rows,
-                   numeric=(3, 4, 6), caption="Agreements in this report")
+                   numeric=(3, 4, 6), caption="Agreements in this report", widths=(28, 13, 9, 8, 8, 22, 12))
     return (f'<section class="card" id="overview"><h2>Overview</h2>{kpis}{_figure(overview_chart(agreements))}'
             f"{table}</section>")
 
@@ -172,12 +178,12 @@ def _findings(entry: dict) -> str:
         these = [f for f in found if f["severity"] == severity][:MAX_FINDINGS_SHOWN]
         if not these:
             continue
-        rows = [(esc(_when(f["eventTime"])), f"<code>{esc(f['rule'])}</code>", esc(f.get("session") or "—"),
+        rows = [(esc(_when(f["eventTime"])), f"<code class=rule>{esc(f['rule'])}</code>", esc(f.get("session") or "—"),
                  esc(f.get("sourceIp") or "—"), f"<code>{esc(f.get('action') or '—')}</code>", esc(f["message"]))
                 for f in these]
         parts.append(f'<h4 class="sev-{severity}"><span class="badge {severity}">{severity}</span></h4>'
-                     + _table(("time", "rule", "session", "source IP", "action", "details"), rows, nowrap=(0,),
-                              caption=f"{severity} findings"))
+                     + _table(("time", "rule", "session", "source IP", "action", "details"), rows,
+                              caption=f"{severity} findings", widths=(12, 14, 12, 12, 18, 32)))
     if len(found) > MAX_FINDINGS_SHOWN:
         parts.append(f'<p class="muted">Only the first {MAX_FINDINGS_SHOWN} findings of each severity are listed; '
                      f"the JSON report has all {len(found)}.</p>")

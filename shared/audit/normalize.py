@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from shared.audit.fastjson import loads, object_loader
 from shared.audit.pipeline import KEEP_PARAMETERS
 
 TOP_FIELDS = ("eventId", "eventTime", "eventName", "eventType", "eventRW", "eventSource", "serviceName",
@@ -29,6 +30,11 @@ IDENTITY_FIELDS = ("type", "userName", "principalId", "accountId", "accessKeyId"
 PARAMETER_FIELDS = ("stsTokenPlayerUid", "stsTokenPrincipalName", "RoleName", "PolicyName", "PolicyType",
                     "RegionId", "InstanceId", "UserName", "GroupName")
 MAX_VALUE = 2000
+# What the audit reads of an event, raw or normalized (Pipeline, storage, the report):
+# `load_event` skips the rest of a record unread.
+EVENT_SCHEMA = {**dict.fromkeys(TOP_FIELDS), "userIdentity": dict.fromkeys(IDENTITY_FIELDS),
+                "requestParameters": None, "rolepact": None}
+load_event = object_loader(EVENT_SCHEMA)
 MAX_RAW = 64 * 1024  # how much of a malformed payload is kept
 
 
@@ -65,7 +71,7 @@ def parse_payload(raw) -> Payload:
         document = raw
     else:
         try:
-            document = json.loads(raw)
+            document = loads(raw)
         except (TypeError, ValueError, UnicodeDecodeError):
             return Payload("malformed", malformed=[bad("payload is not JSON", raw)])
     if isinstance(document, dict) and ("triggerTime" in document or "triggerName" in document):
@@ -98,7 +104,7 @@ def unwrap_cloud_event(item) -> tuple[dict | None, str | None]:
     data = item.get("data")
     if isinstance(data, (str, bytes)):  # some deliveries carry data as a JSON string
         try:
-            data = json.loads(data)
+            data = loads(data)
         except ValueError:
             return None, "CloudEvent data is not JSON"
     if not isinstance(data, dict):
@@ -171,7 +177,7 @@ def normalize_event(event) -> tuple[dict | None, str | None]:
     params = event.get("requestParameters")
     if isinstance(params, str):  # seen as a JSON string in some deliveries
         try:
-            params = json.loads(params)
+            params = loads(params)
         except ValueError:
             params = None
     if isinstance(params, dict):

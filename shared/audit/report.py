@@ -147,6 +147,10 @@ def _expiry_line(entry: dict) -> str:
     return f"expires {_when(entry['endsAt'])} — **{math.ceil(days)} day{'s' if math.ceil(days) != 1 else ''}** left"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def render_markdown(data: dict, *, title: str | None = None, link: str = "", appendix: str = "") -> str:
     """`link`: a paragraph after the summary (the digest's link to its HTML page); `appendix`: a block
     added before the signature (the digest's right-size lines)."""
@@ -155,8 +159,8 @@ def render_markdown(data: dict, *, title: str | None = None, link: str = "", app
     lines = [f"### {title or 'rolepact access audit'}",
              f"{_when(data['since'])} → {_when(data['until'])}",
              f"**{totals['agreements']}** agreement{'' if totals['agreements'] == 1 else 's'} · "
-             f"**{totals['events']}** partner calls "
-             f"({totals['reads']} reads, {totals['writes']} writes, {totals['denials']} denied) · "
+             f"**{totals['events']}** partner call{'' if totals['events'] == 1 else 's'} "
+             f"({_count(totals['reads'], 'read')}, {_count(totals['writes'], 'write')}, {totals['denials']} denied) · "
              f"findings: **{high} high**, {medium} medium"
              + (f" · malformed inputs: {data['input']['malformed']}" if data["input"]["malformed"] else "")]
     if link:

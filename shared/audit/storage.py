@@ -28,6 +28,8 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 
+from shared.audit.fastjson import loads
+from shared.audit.normalize import load_event
 from shared.log import get_logger
 
 log = get_logger("audit.storage")
@@ -60,21 +62,28 @@ def encode_lines(items: Iterable[dict]) -> bytes:
     return gzip.compress(text.encode("utf-8"), mtime=0)
 
 
-def decode_lines(data: bytes) -> Iterator[dict]:
-    """Lines of a stored object; a damaged line is skipped (and logged), never fatal."""
+def decode_lines(data: bytes, load=loads) -> Iterator[dict]:
+    """Lines of a stored object (each parsed with `load`); a damaged line is skipped (and logged), never fatal.
+
+    Lines end at `\n` only: the JSON is written with `ensure_ascii=False`, so a value may hold
+    U+2028 or other characters `str.splitlines` would cut an event at (and so drop it).
+    """
     try:
-        text = gzip.decompress(data).decode("utf-8", "replace")
+        raw = gzip.decompress(data)
     except (OSError, EOFError) as problem:
         log.error("audit object is not gzip: %s", problem)
         return
-    for line in text.splitlines():
+    for line in raw.split(b"\n"):
         if not line:
             continue
         try:
-            item = json.loads(line)
+            item = load(line)
         except ValueError:
-            log.error("damaged line in an audit object skipped")
-            continue
+            try:  # not UTF-8 (damaged bytes): read what can be read, as the text would
+                item = load(line.decode("utf-8", "replace"))
+            except ValueError:
+                log.error("damaged line in an audit object skipped")
+                continue
         if isinstance(item, dict):
             yield item
 
@@ -150,7 +159,7 @@ class AuditStore:
         not de-duplicated (a reader that keeps a subset de-duplicates that subset itself)."""
         low, high = _iso(start), _iso(end)
         for data in self._objects(EVENTS, days_between(start, end)):
-            for event in decode_lines(data):
+            for event in decode_lines(data, load_event):  # the fields the audit reads (all a stored event has)
                 event_id, event_time = event.get("eventId"), event.get("eventTime")
                 if isinstance(event_id, str) and isinstance(event_time, str) and low <= event_time < high:
                     yield event

@@ -2,9 +2,11 @@
 
 DingTalk answers HTTP 200 for errors too, so the `errcode` in the body decides. The access
 token (in the webhook URL) and the signature are credentials: they never reach a log or an
-error message. Only transport failures are retried here; a rate-limit answer (130101: more
-than 20 messages a minute) is raised as a retryable CloudError so that the caller can queue
-the message or back off for longer than a single call should block.
+error message. Nothing is retried here: DingTalk counts every message it takes towards its 20 a
+minute, and a post whose answer was lost (a timeout, a 502) may have been taken, so one call is
+one post, made on the send slot the caller claimed (shared/notify.py). Failures that may pass
+(130101, -1, 5xx, no answer) are raised as retryable CloudErrors: the caller queues the message
+and sends it again later, on a slot of its own.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import hashlib
 import hmac
 import json
 from urllib.parse import quote_plus
+
+import dataclasses
 
 from shared.errors import CloudError
 from shared.gateways.retry import call_with_retry
@@ -50,6 +54,7 @@ class DingTalkGateway:
 
             settings = Settings(account_id="")
         self.settings = settings
+        self._one_attempt = dataclasses.replace(settings, max_attempts=1)  # see the module doc
         self._webhook = webhook
         self._secret = secret
         self._session = requests.Session()
@@ -76,14 +81,13 @@ class DingTalkGateway:
         headers = {"Content-Type": "application/json;charset=utf-8"}
 
         def post():
-            # Signed per attempt: a retry must not reuse a timestamp that may be about to age out.
             response = self._session.post(self._url(), data=body, headers=headers, timeout=TIMEOUT)
             if response.status_code != 200:
                 raise CloudError(SERVICE, ACTION, f"HTTP{response.status_code}", response.reason or "",
                                  status=response.status_code)
             return response
 
-        response = call_with_retry(post, service=SERVICE, action=ACTION, settings=self.settings)
+        response = call_with_retry(post, service=SERVICE, action=ACTION, settings=self._one_attempt)
         try:
             answer = response.json()
         except ValueError:

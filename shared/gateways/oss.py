@@ -185,14 +185,15 @@ class ObjectStore:
 
     def is_own_report_url(self, url: str) -> bool:
         """Whether `url` is a presigned GET of an object under this bucket's `reports/`, on the endpoint
-        presigned_get_url() signs for: the one link a DingTalk message may carry live."""
+        presigned_get_url() signs for (virtual-hosted `bucket.host/reports/…`, or path-style
+        `host/bucket/reports/…` on an IP endpoint): the one link a DingTalk message may carry live."""
         from urllib.parse import urlsplit
 
         if not isinstance(url, str) or any(c in url for c in " \t\r\n()[]<>\"'`\\"):
             return False
         ours, theirs = urlsplit(self.presigned_get_url("reports/x", 60)), urlsplit(url)
-        return ((theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc) and theirs.path.startswith("/reports/")
-                and ".." not in theirs.path and "Signature=" in theirs.query)
+        return ((theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
+                and theirs.path.startswith(ours.path[:-1]) and ".." not in theirs.path and "Signature=" in theirs.query)
 
     def resigned_report_url(self, url: str, now: datetime) -> str | None:
         """`url` signed again by rolepact itself, for the rest of its stated lifetime — or None if it is not a

@@ -43,8 +43,15 @@ class Analysis:
     def used_by(self, policy: GrantedPolicy) -> list[str]:
         return [u.action for u in self.usage.allowed if policy.grants(u.action)]
 
-    def _of(self, count: int, uncounted) -> str:
-        return f"at least {count}" if uncounted else str(count)
+    @staticmethod
+    def _of(count: int, used: int, uncounted, *, short: bool = False) -> str | None:
+        """N of "used 2 of N": exact; "at least N" when some of the grant cannot be counted; None when what
+        can be counted is no more than was used (never "used 2 of at least 2": that reads as all used)."""
+        if not uncounted:
+            return str(count)
+        if count > used:
+            return f"≥{count}" if short else f"at least {count}"
+        return "?" if short else None
 
     def summary(self) -> str:
         """`used 2 of 382 actions of AliyunECSFullAccess` (per policy in brackets when there are several)."""
@@ -55,10 +62,12 @@ class Analysis:
                     + (f" ({denied} denied call{'s' if denied != 1 else ''})" if denied else ""))
         known, uncounted = total(self.policies)
         names = [p.name for p in self.policies]
-        text = f"used {len(used)} of {self._of(len(known | {u.action for u in used}), uncounted)} actions of "
+        of = self._of(len(known | {u.action for u in used}), len(used), uncounted)
+        text = f"used {len(used)} of {of or 'an uncounted number of'} actions of "
         if len(self.policies) == 1:
-            return text + names[0]
-        parts = [f"{p.name} ({len(self.used_by(p))} of {self._of(max(p.count, len(self.used_by(p))), p.uncounted)})"
+            return text + names[0] + ("" if of else f" ({', '.join(uncounted)} cannot be counted)")
+        parts = [f"{p.name} ({len(self.used_by(p))} of "
+                 f"{self._of(max(p.count, len(self.used_by(p))), len(self.used_by(p)), p.uncounted, short=True)})"
                  for p in self.policies]
         return text + ", ".join(parts[:-1]) + " and " + parts[-1]
 
@@ -66,8 +75,10 @@ class Analysis:
         rows = []
         for policy in self.policies:
             used = self.used_by(policy)
-            share = None if not policy.count else round(1 - min(len(used), policy.count) / policy.count, 4)
-            rows.append(dict(policy.to_dict(), used=used, unusedShare=share))
+            unknown = not policy.count or (policy.uncounted and policy.count <= len(used))
+            share = None if unknown else round(1 - min(len(used), policy.count) / policy.count, 4)
+            rows.append(dict(policy.to_dict(), used=used, unusedShare=share,  # a lower bound when uncounted
+                             of=self._of(max(policy.count, len(used)), len(used), policy.uncounted, short=True)))
         return rows
 
     def to_dict(self) -> dict:

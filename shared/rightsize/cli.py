@@ -26,9 +26,11 @@ def render_text(analysis) -> str:
              f"session{'s' if used['sessions'] != 1 else ''} by " + (", ".join(used["principals"]) or "nobody"),
              data["summary"], "", "granted:"]
     for row in data["granted"]["policies"]:
-        share = "—" if row["unusedShare"] is None else f"{row['unusedShare']:.1%} unused"
+        share = "unused share unknown" if row["unusedShare"] is None else f"{row['unusedShare']:.1%} unused"
+        if row["uncounted"] and row["used"] and row["unusedShare"] is not None:
+            share = "at least " + share
         extra = f" (+ uncounted: {', '.join(row['uncounted'])})" if row["uncounted"] else ""
-        lines.append(f"  {row['name']} ({row['type']}): used {len(row['used'])} of {row['actions']}{extra} — {share}")
+        lines.append(f"  {row['name']} ({row['type']}): used {len(row['used'])} of {row['of']}{extra} — {share}")
     for title, rows, count in (("used (allowed)", used["allowed"], "allowed"), ("denied", used["denied"], "denied"),
                                ("by principals not of the partner (never proposed)", used["foreign"], None)):
         if not rows:

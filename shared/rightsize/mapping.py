@@ -49,6 +49,15 @@ EXCEPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+# Events that record one resource while one of their actions is checked on another: a copy names its
+# target, but reads its source (`oss:GetObject` on the copy source). That action is never scoped to the
+# event's resource — it falls back to what the agreement granted it on.
+ON_ANOTHER_RESOURCE: dict[tuple[str, str], frozenset[str]] = {
+    ("oss", name): frozenset({"oss:GetObject"})
+    for name in ("CopyObject", "CopyObjects", "UploadPartCopy", "UplaodPartCopy")
+}
+
+
 def service_code(service_name: str) -> str:
     code = service_name.strip().lower()
     return SERVICE_CODES.get(code, code)
@@ -62,3 +71,10 @@ def ram_actions(service_name: object, event_name: object) -> tuple[str, ...]:
     if not code or not name or not code.replace("-", "").isalnum() or not name.isalnum():
         return ()  # console sign-ins and the like are no RAM action
     return EXCEPTIONS.get((code, name), (f"{code}:{name}",))
+
+
+def on_the_event_resource(service_name: object, event_name: object, action: str) -> bool:
+    """False when `action`, needed by this call, is checked on another resource than the one the event names."""
+    if not isinstance(service_name, str) or not isinstance(event_name, str):
+        return False
+    return action not in ON_ANOTHER_RESOURCE.get((service_code(service_name), event_name.strip()), frozenset())

@@ -61,13 +61,22 @@ def _granting(policies: list[GrantedPolicy], action: str) -> list[dict]:
     return [statement for policy in policies for statement in policy.allowing(action)]
 
 
-def _granted_scope(granting: list[dict]) -> tuple[str, tuple[str, ...]]:
+def _of_service(action: str, resources: set[str]) -> tuple[str, ...]:
+    """The resources an action of one service can be authorized on: `acs:<service>:…` (wildcards as RAM
+    matches them). A statement granting `vpc:DescribeVpcs` on `[acs:ecs:…, acs:vpc:…]` only ever let it
+    through on the `acs:vpc:` ones; should none be of its service, all are kept (never guess narrower)."""
+    service = action.partition(":")[0]
+    own = {r for r in resources if matches(r.split(":")[1] if r.count(":") >= 2 else "*", service)}
+    return tuple(sorted(own or resources))
+
+
+def _granted_scope(granting: list[dict], action: str) -> tuple[str, tuple[str, ...]]:
     """("Resource" | "NotResource", values): what the agreement granted the action on."""
     with_resource = [s for s in granting if "Resource" in s]
     if any("*" in as_list(s["Resource"]) for s in with_resource):
         return "Resource", ("*",)
     if len(with_resource) == len(granting):
-        return "Resource", tuple(sorted({r for s in with_resource for r in as_list(s["Resource"])}))
+        return "Resource", _of_service(action, {r for s in with_resource for r in as_list(s["Resource"])})
     first = next(s for s in granting if "Resource" not in s)
     return "NotResource", tuple(as_list(first.get("NotResource")))
 
@@ -98,7 +107,7 @@ def build_policy(usage: Usage, policies: list[GrantedPolicy], *, scoped: bool = 
         if scoped and not used.unscoped and used.resources and all(_inside(a, granting) for a in used.resources):
             scope = ("Resource", tuple(sorted(used.resources)))
         else:
-            scope = _granted_scope(granting)
+            scope = _granted_scope(granting, used.action)
         condition = _condition(granting)
         key = (scope, canonical(condition) if condition is not None else "")
         groups.setdefault(key, []).append(used.action)

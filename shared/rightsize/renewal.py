@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from shared.log import get_logger
 from shared.notify import md_code, md_text
-from shared.rightsize.analysis import analyse, default_since, write_proposal
+from shared.rightsize.analysis import PROPOSALS, analyse, default_since, write_proposal
 from shared.rightsize.usage import load_usage
 
 log = get_logger("rightsize.renewal")
@@ -34,14 +34,46 @@ def _plain(text) -> str:
 
 def line_of(analysis, key: str | None, *, markdown: bool = True) -> str:
     """`used 2 of 382 actions of …; proposal: `proposals/<id>.json`` (plain text for the HTML report)."""
+    return line_of_data(analysis.to_dict(), key, markdown=markdown)
+
+
+def line_of_data(data: dict, key: str | None, *, markdown: bool = True) -> str:
+    """The same line from an analysis as `Analysis.to_dict()` gives it (and proposals/<id>.usage.json keeps it)."""
     text_of, code = (md_text, lambda t: f"`{md_code(t)}`") if markdown else (_plain, _plain)
-    text = text_of(analysis.summary())
+    text = text_of(data.get("summary", ""))
     if key is None:
         return f"{text}; nothing to propose (no grant is proposed without recorded use)"
     text = f"{text}; proposal: {code(key)}"
-    if analysis.proposal.problems:
-        text += f" (refused by the guardrails as it stands: {text_of(analysis.proposal.problems[0])})"
+    proposal = data.get("proposal") if isinstance(data.get("proposal"), dict) else {}
+    left_out = [str(a) for a in proposal.get("notGranted") or []]
+    if left_out:  # recorded as allowed, yet no agreed policy allows it: a mapping gap (or a forged event)
+        names = ", ".join(code(a) for a in left_out[:3]) + (f" and {len(left_out) - 3} more" if len(left_out) > 3 else "")
+        text += f" (leaves out {names}, used but allowed by no agreed policy: check before uploading)"
+    problems = [p for p in proposal.get("problems") or [] if isinstance(p, dict)]
+    if problems:
+        first = problems[0]
+        said = f"{first.get('path')}: {first.get('message')}" if first.get("path") else str(first.get("message"))
+        text += f" (refused by the guardrails as it stands: {text_of(said)})"
     return text
+
+
+def stored_lines(store, views, offsets, now_iso: str) -> dict[str, str]:
+    """agreement id -> the plain right-size line of the analysis the last notice or digest stored
+    (proposals/<id>.usage.json), for the agreements at renewal at `now_iso` — what `rolepact report
+    --html` shows without analysing or writing anything itself."""
+    lines = {}
+    for view in views:
+        if not at_renewal(view, offsets, now_iso):
+            continue
+        try:
+            data = store.get_json(f"{PROPOSALS}{view.agreement_id}.usage.json")
+        except ValueError:  # not JSON: nothing to show
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("summary"), str):
+            key = data.get("proposalKey") if isinstance(data.get("proposalKey"), str) else None
+            lines[view.agreement_id] = (line_of_data(data, key, markdown=False)
+                                        + f" (as analysed up to {data.get('until', '?')})")
+    return lines
 
 
 def _unavailable(agreement_id: str, error: Exception, *, markdown: bool = True) -> str:

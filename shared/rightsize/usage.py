@@ -27,7 +27,7 @@ from shared.agreements.model import Agreement
 from shared.audit.pipeline import DENIAL_PREFIXES
 from shared.documents import iso
 from shared.rightsize.arns import event_resources
-from shared.rightsize.mapping import ram_actions
+from shared.rightsize.mapping import on_the_event_resource, ram_actions
 
 CREATE_VERBS = ("Create", "Run", "Allocate", "Import", "Copy", "Clone", "Purchase")
 CALL_TYPES = ("ApiCall", "ConsoleOperation")
@@ -80,7 +80,8 @@ def is_denial(code: object) -> bool:
 
 def names_its_resource(event: dict, action: str) -> bool:
     name = action.partition(":")[2]
-    return event.get("eventRW") == "Write" and not name.startswith(CREATE_VERBS)
+    return event.get("eventRW") == "Write" and not name.startswith(CREATE_VERBS) \
+        and on_the_event_resource(event.get("serviceName"), event.get("eventName"), action)
 
 
 class UsageCollector:

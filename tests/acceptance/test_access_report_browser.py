@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from audit_support import clock, fake, stage  # noqa: F401 - fixtures
-from report_support import seed_with_a_digest
+from report_support import HOSTILE_ACTION, HOSTILE_IP, HOSTILE_SESSION, seed_with_a_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "browser"
@@ -101,7 +101,23 @@ def test_the_page_renders_in_chromium_without_errors_or_requests(stage, clock, t
                                                                            range(1, len(agreements) + 1)]
         assert all(c["width"] > 300 and c["height"] > 50 for c in visit["charts"]), visit["charts"]
         assert all(c["label"][0] and len(c["label"][1]) > 40 for c in visit["charts"])
+        # no column is squeezed until its words break ("ACTIO N", "ecs:Descri beInstances"); only the
+        # hostile values, made to be awkward, may be cut
+        hostile = HOSTILE_SESSION + HOSTILE_ACTION + HOSTILE_IP
+        assert [w for w in visit["brokenWords"] if w["word"].split(":")[-1] not in hostile] == [], visit["brokenWords"]
     assert result["visits"][0]["status"] == 200
     assert served_url.startswith("http://127.0.0.1") and file_url.startswith("file://")
     assert result["served"] == ["/reports/digest/report.html"]  # not even a favicon
     assert SCREENSHOT.exists() and SCREENSHOT.stat().st_size > 20_000
+
+    # The check can fail: the same page with one reference to the outside is caught by what the
+    # browser tried (the CSP refuses the image, and says so on the console).
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(made["page"].replace("<main>", '<main><img src="https://example.invalid/p.png" alt="">', 1),
+                        "utf-8")
+    done = subprocess.run(["node", "check_page.js", browser, str(tampered), str(tmp_path / "tampered.png")],
+                          cwd=work, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for visit in json.loads(done.stdout.strip().splitlines()[-1])["visits"]:
+        assert "https://example.invalid/p.png" in visit["requests"]
+        assert [m for m in visit["console"] if m["type"] == "error"]

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from audit_support import clock, digests, fake, stage  # noqa: F401 - fixtures
+from audit_support import clock, digests, fake, notices, stage, tick  # noqa: F401 - fixtures
 from report_support import seed_with_a_digest
 from shared.audit.config import AuditConfig, reset_config
 from shared.gateways.oss import ObjectStore
@@ -83,3 +83,38 @@ def test_links_point_at_the_public_endpoint_when_fc_uses_the_internal_one():
     assert urlsplit(url).netloc == "rolepact-data.oss-cn-hangzhou.aliyuncs.com"
     assert not store.temporary_credentials
     assert ObjectStore(Settings(account_id="1", credentials=Credentials("STS.x", "y", "token"))).temporary_credentials
+
+
+def test_only_the_digest_link_to_its_own_page_stays_live(stage, clock):
+    """DingTalk messages are defanged at the sink (no input may post a live link); the digest's presigned
+    link to its own page is the one exception, judged from the URL itself. A message someone forged into
+    the outbox with links that look like it — another host, another key of the bucket, a path that climbs
+    out of reports/digest/, credentials in the host — is still defanged."""
+    made = seed_with_a_digest(stage, clock)
+    url, _ = _link(stage)  # live: the link a person clicks
+    host = "rolepact-data.oss-cn-hangzhou.aliyuncs.com"
+    page = made["page_key"]
+    lookalikes = [f"https://{host}.evil.example/{page}", f"https://{host}/agreements/company-b-ecs-admin.json",
+                  f"https://{host}/reports/digest/../../agreements/x.html", f"https://{host}@evil.example/{page}",
+                  f"http://{host}/{page}", f"https://{host}/{page}#https://evil.example", url.replace(host, "evil.example")]
+    text = "rolepact forged\n\n" + "\n\n".join(f"[Open the HTML report (charts)]({link})" for link in lookalikes)
+    stage.upload("outbox/2027-03-02T00-16-00Z-forged.json", {"title": "rolepact forged", "text": text,
+                                                             "agreementId": None}, deliver=False)
+    tick(stage, clock, datetime.now(timezone.utc) + timedelta(minutes=1))  # the enforcer drains the outbox
+    [forged] = [n for n in notices(stage) if n["title"] == "rolepact forged"]
+    assert "](" not in forged["text"] and "https://" not in forged["text"] and "http://" not in forged["text"]
+    assert forged["text"].count("[Open the HTML report (charts)] (https[:]//") == len(lookalikes) - 1
+
+
+
+def test_the_link_is_recognised_as_rolepacts_own_on_a_path_style_endpoint_too():
+    """The fake's server mode (and any IP endpoint) gets path-style URLs, `host/bucket/reports/…`: the
+    digest's link must stay live there as well, and a neighbour bucket's reports must not."""
+    settings = Settings(account_id="1234567890123456", credentials=Credentials("STS.x", "secret", "token"),
+                        endpoints=Endpoints(oss="127.0.0.1:8765", protocol="http"))
+    store = ObjectStore(settings)
+    url = store.presigned_get_url("reports/digest/20270302T000000Z.html", 3600)
+    assert urlsplit(url).path == "/rolepact-data/reports/digest/20270302T000000Z.html"
+    assert store.is_own_report_url(url)
+    assert not store.is_own_report_url(url.replace("/rolepact-data/", "/other-bucket/"))
+    assert not store.is_own_report_url(url.replace("/reports/", "/agreements/"))

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import time_machine
 
+from audit_support import T0, clock, fake  # noqa: F401
 from conftest import SEED_ID, SEED_KEY, custom_policy_names, get_role, invoke, make_stage, oss_event, seed
 from shared.executor import CONFLICT_WAITS
 from shared.runtime import reset_settings
@@ -61,3 +62,33 @@ def test_a_lag_longer_than_the_backoff_fails_the_run_and_a_later_one_finishes(cl
         stage.deliver()
     assert get_role(stage) is None
     assert stage.status(SEED_ID)["state"] == "ended"
+
+
+def test_waiting_for_ram_stops_before_the_function_runs_out_of_time(fake, clock):
+    """The enforcer has 55 s (s.yaml). Six agreements ending in one tick, RAM lagging for an hour:
+    waiting 31 s for each would need more than three minutes, and FC would kill the tick half-way
+    (no failure recorded, no notices, no outbox drain). The waits stop at the invocation's deadline
+    instead: the tick finishes in time, the agreements stay due, and a later tick ends them."""
+    from timer_support import agreement, make_timer_stage, provision, tick_at, use_settings
+
+    stage = make_timer_stage(fake)
+    ids = [f"lagging-{n}" for n in range(6)]
+    end = T0 + timedelta(days=2)
+    for agreement_id in ids:
+        provision(stage, agreement(agreement_id, expires=end))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # virtual: the frozen clock moves instead
+        slept.append(seconds)
+        clock.shift(timedelta(seconds=seconds))
+
+    use_settings(stage, sleep=sleep, max_concurrency=1)
+    fake.backend("ram").propagation_delay = timedelta(hours=1)
+    tick_at(stage, clock, end + timedelta(seconds=5))
+    [tick] = [i for i in stage.fc.invocations if i.function == "expiry_enforcer" and i.ok]
+    assert 0 < sum(slept) <= 55, slept  # s.yaml: expiry_enforcer timeout 55
+    assert all(stage.status(i)["state"] != "ended" for i in ids)
+
+    fake.backend("ram").propagation_delay = None  # RAM caught up: a later tick ends them all
+    tick_at(stage, clock, end + timedelta(hours=1, minutes=5))
+    assert all(stage.status(i)["state"] == "ended" for i in ids)

@@ -95,6 +95,7 @@ ENVIRONMENT = {
     f"{ENV_PREFIX}_REPORT_DIR": "where report.json and report.md go (default build/conformance)",
     f"{ENV_PREFIX}_PREFIX": "start of every resource name the suite creates (default rpconf)",
     f"{ENV_PREFIX}_TIMEOUT": "seconds to wait for eventual effects (default: fake 10, real 900)",
+    f"{ENV_PREFIX}_INTERVAL": "seconds between polls of an eventual effect (default: fake 0.05, real 2)",
     f"{ENV_PREFIX}_DINGTALK_WEBHOOK": "optional: a test robot for the DingTalk tests (real mode skips them without)",
     f"{ENV_PREFIX}_DINGTALK_SECRET": "optional: its signing secret",
 }
@@ -117,12 +118,16 @@ def target_from_env(env: Mapping[str, str] | None = None) -> Target:
                           "letter (it starts RAM role, user and policy names and OSS bucket names)")
     try:
         timeout = float(get("_TIMEOUT") or (10 if mode == "fake" else 900))
+        interval = float(get("_INTERVAL") or (0.05 if mode == "fake" else 2.0))
     except ValueError:
-        raise ConfigError(f"{ENV_PREFIX}_TIMEOUT must be a number of seconds") from None
+        raise ConfigError(f"{ENV_PREFIX}_TIMEOUT and _INTERVAL must be numbers of seconds") from None
+    if interval <= 0:
+        raise ConfigError(f"{ENV_PREFIX}_INTERVAL must be more than 0 seconds")
     endpoint = get("_ENDPOINT")
     if endpoint and "://" not in endpoint:
         raise ConfigError(f"{ENV_PREFIX}_ENDPOINT={endpoint!r}: give the scheme, e.g. http://127.0.0.1:8765")
-    common = dict(region=get("_REGION") or "cn-hangzhou", prefix=prefix, timeout=timeout, endpoint=endpoint,
+    common = dict(region=get("_REGION") or "cn-hangzhou", prefix=prefix, timeout=timeout, interval=interval,
+                  endpoint=endpoint,
                   report_dir=Path(get("_REPORT_DIR") or ROOT / "build" / "conformance"),
                   dingtalk_webhook=get("_DINGTALK_WEBHOOK"), dingtalk_secret=get("_DINGTALK_SECRET"))
     if mode == "fake":
@@ -142,7 +147,7 @@ def target_from_env(env: Mapping[str, str] | None = None) -> Target:
         if get(name) and not get(name).isdigit():
             raise ConfigError(f"{ENV_PREFIX}{name} must be an account id (digits)")
     return Target("real", owner_key=owner, partner_key=partner, owner_account=get("_OWNER_ACCOUNT_ID"),
-                  partner_account=get("_PARTNER_ACCOUNT_ID"), interval=2.0, **common)
+                  partner_account=get("_PARTNER_ACCOUNT_ID"), **common)
 
 
 # ======================================================================================= clients
@@ -394,6 +399,39 @@ def _delete_function(identity: Identity, name: str) -> None:
     _ignore({"FunctionNotFound"}, lambda: identity.fc3.delete_function(name))
 
 
+def delete_function(identity: Identity, name: str) -> None:
+    """Delete an FC 3.0 function's triggers, then the function (already gone is fine)."""
+    from alibabacloud_fc20230330 import models
+
+    fc = identity.fc3
+    token = None
+    while True:
+        found = _unless_gone("FunctionNotFound", lambda: fc.list_triggers(name, models.ListTriggersRequest(
+            limit=100, next_token=token)))
+        if found is None:
+            return
+        for trigger in found.body.triggers or []:
+            _ignore({"TriggerNotFound", "FunctionNotFound"}, lambda t=trigger: fc.delete_trigger(name, t.trigger_name))
+        token = found.body.next_token
+        if not token:
+            break
+    _delete_function(identity, name)
+
+
+def function_names(identity: Identity, prefix: str) -> list[str]:
+    """The FC 3.0 functions of `identity`'s account and region whose names start with `prefix`."""
+    from alibabacloud_fc20230330 import models
+
+    names, token = [], None
+    while True:
+        body = identity.fc3.list_functions(models.ListFunctionsRequest(prefix=prefix, limit=100,
+                                                                       next_token=token)).body
+        names += [f.function_name for f in body.functions or [] if f.function_name.startswith(prefix)]
+        token = body.next_token
+        if not token:
+            return names
+
+
 def delete_bucket(identity: Identity, name: str) -> None:
     """Remove the bucket policy, every object version and delete marker, then the bucket."""
     import oss2
@@ -498,7 +536,7 @@ class Builder:
         with zipfile.ZipFile(package, "w") as archive:
             for part in ("__init__.py", "sink.py"):
                 archive.write(Path(__file__).with_name(part), f"conformance/{part}")
-        self.cleanup.add(f"FC function {name}", lambda: _delete_function(account, name))
+        self.cleanup.add(f"FC function {name}", lambda: delete_function(account, name))
         account.fc3.create_function(models.CreateFunctionRequest(body=models.CreateFunctionInput(
             function_name=name, runtime="python3.10", handler="conformance.sink.handler", memory_size=128, timeout=60,
             role=f"acs:ram::{account.account_id}:role/{role}",
@@ -798,12 +836,15 @@ def _pages(fetch, items):
 
 
 def sweep(target: Target, identities: list[Identity], prefix: str) -> list[str]:
-    """Delete whatever still carries `prefix` (roles, users, custom policies, buckets): the safety
-    net after a crashed run. Returns what it deleted."""
+    """Delete whatever still carries `prefix` (FC functions with their triggers, roles, users, custom
+    policies, buckets): the safety net after a crashed run. Returns what it deleted."""
     from alibabacloud_ram20150501 import models
 
     removed = []
     for identity in identities:
+        for function in function_names(identity, prefix):  # first: a function's role and bucket go later
+            delete_function(identity, function)
+            removed.append(f"function {function}")
         ram = identity.ram
         for role in _pages(lambda marker: ram.list_roles(models.ListRolesRequest(max_items=1000, marker=marker)).body,
                            lambda body: body.roles.role if body.roles else None):

@@ -108,7 +108,9 @@ def test_the_pruned_package_imports_every_handler_and_gateway_in_isolation(tmp_p
             shutil.copy2(source, dist / file)
     package.copy_code(dist)
     removed = package.prune(dist)
-    assert "pyyaml" in {name.lower() for name in removed}  # only the local runtime reads YAML
+    # Only the local runtime reads YAML, but msgspec (the audit's parser) can import PyYAML from its
+    # msgspec.yaml module, so the conservative prune keeps it; distributions nothing reaches still go.
+    assert removed and "msgspec" not in {name.lower() for name in removed}
     package.check(dist)
     probe = textwrap.dedent(f"""
         import importlib, pkgutil, sys

@@ -177,7 +177,22 @@ def test_token_and_sign_never_reach_logs_or_errors(cloud, owner, caplog):
                 gateway.send_text("x")
             errors.append(raised.value)
     assert errors[1].code == "ConnectionError" and errors[1].retryable
-    assert len(settings.sleep) == settings.max_attempts - 1  # the dead endpoint was retried
+    assert settings.sleep == []  # one post per claimed send slot: the caller retries later, on another slot
     text = caplog.text + " ".join(str(e) + repr(e.to_dict()) for e in errors)
     assert token not in text and SECRET not in text and "sign=" not in text.replace("sign=***", "")
     assert "DingTalkGateway(signed=True)" == repr(DingTalkGateway(webhook, SECRET, settings=settings))
+
+
+def test_a_lost_answer_is_never_sent_again_by_the_gateway(cloud, owner):
+    """DingTalk counts every message it takes towards its 20 a minute, answered or not. A 502 from
+    the gateway in front of the robot after the robot took the message must not make the gateway
+    post it again: each post is one of the send slots rolepact claimed (shared/notify.py), so the
+    caller queues the message and retries it later on a slot of its own."""
+    _, settings, _ = owner
+    webhook = cloud.add_dingtalk_robot(secret=SECRET)
+    cloud.faults.fail("robot.send", service="dingtalk", code="BadGateway", status=502, after=True, times=10)
+    with pytest.raises(CloudError) as raised:
+        DingTalkGateway(webhook, SECRET, settings=settings).send_text("rolepact: once")
+    assert raised.value.code == "HTTP502" and raised.value.retryable
+    assert [m["text"] for m in cloud.backend("dingtalk").messages(webhook)] == ["rolepact: once"]
+    assert cloud.calls.count("robot.send") == 1 and settings.sleep == []

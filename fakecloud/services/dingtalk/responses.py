@@ -1,7 +1,9 @@
 """DingTalk robot wire layer: `POST /robot/send?access_token=…[&timestamp=…&sign=…]` with a JSON body.
 
 Not a POP service: no AccessKey, no RAM. Every send goes through `cloud.run_call` (so fault
-rules on service "dingtalk", action "robot.send" apply), is counted in `cloud.calls`, and —
+rules on service "dingtalk", action "robot.send" apply: an injected 502/503/504 comes back as
+that HTTP status with no JSON, like a gateway in front of the robot; any other injected fault
+as DingTalk's own errcode), is counted in `cloud.calls`, and —
 when the robot belongs to an account — recorded in that account's ActionTrail as
 `DingTalk`/`SendRobotMessage` (a fake extension: real ActionTrail does not see DingTalk).
 """
@@ -19,6 +21,7 @@ from fakecloud.trail import GLOBAL_EVENTS_REGION
 from fakecloud.wire import Request, Response
 
 ACTION = "robot.send"
+GATEWAY_ERRORS = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def _as_dingtalk(error: ServiceError) -> tuple[int, str]:
@@ -67,6 +70,11 @@ class DingTalkService:
 
         message, error, crash = cloud.run_call(self.name, ACTION, send)
         robot = found[0] if found else None
+        if error is not None and not isinstance(error, DingTalkError) and error.status in GATEWAY_ERRORS:
+            cloud.calls.add(CallRecord(self.name, ACTION, robot.account_id if robot else None, None, True, False,
+                                       f"HTTP{error.status}"))
+            return Response(error.status, {"Content-Type": "text/html"},
+                            f"<html><body>{error.status} {GATEWAY_ERRORS[error.status]}</body></html>".encode())
         errcode, errmsg = _as_dingtalk(error) if error is not None else (0, "ok")
         if robot is not None and errcode:
             robot.refusals.append((now, errcode))

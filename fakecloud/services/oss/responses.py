@@ -400,7 +400,8 @@ class OssService:
             call.resource_type, call.resource_name = "ACS::OSS::Object", f"{bucket_name}/{key}"
         elif bucket_name:
             call.resource_type, call.resource_name = "ACS::OSS::Bucket", bucket_name
-        response, error, crash = cloud.run_call(self.name, operation.name, lambda: operation.handler(self, call))
+        response, error, crash = cloud.run_call(self.name, operation.name, lambda: operation.handler(self, call),
+                                                f"{bucket_name}/{key}" if key else bucket_name or "")
         if caller is not None:
             cloud.calls.add(CallRecord(self.name, operation.name, caller.account_id, caller.arn, not operation.read,
                                        error is None, error.code if error else None))

@@ -49,6 +49,29 @@ async function main() {
                  label: s.getAttribute("aria-labelledby").split(" ").map((i) => document.getElementById(i).textContent) };
       }));
       visit.sections = await page.$$eval("section.agreement", (all) => all.map((s) => s.dataset.agreement));
+      // Words a table cell had to cut in the middle (it is narrower than the word): a squeezed layout.
+      // Breaks at spaces and after hyphens are fine; each word is measured in its own element's font.
+      visit.brokenWords = await page.$$eval("table th, table td", (cells) => {
+        const canvas = document.createElement("canvas").getContext("2d");
+        const broken = [];
+        for (const cell of cells) {
+          const style = getComputedStyle(cell);
+          const room = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          const parts = cell.children.length ? [...cell.querySelectorAll("*")].concat([cell]) : [cell];
+          for (const part of parts) {
+            const text = part === cell && cell.children.length ? "" : part.textContent;
+            const font = getComputedStyle(part);
+            canvas.font = `${font.fontWeight} ${font.fontSize} ${font.fontFamily}`;
+            const spacing = parseFloat(font.letterSpacing) || 0;
+            for (const word of text.split(/\s+|(?<=-)/)) {
+              const shown = font.textTransform === "uppercase" ? word.toUpperCase() : word;
+              const width = canvas.measureText(shown).width + spacing * shown.length;
+              if (word && width > room + 1) broken.push({ word, width: Math.round(width), room: Math.round(room) });
+            }
+          }
+        }
+        return broken;
+      });
       if (url.startsWith("http")) {
         await page.screenshot({ path: screenshot, fullPage: true });
       }
