@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from shared.agreements.model import ON_EXPIRY_REMOVE_TRUST
 from shared.documents import desired_role, ended_role, iso, marked_agreement
 from shared.errors import CloudError, NotConverged
+from shared.killswitch import kill_switches
 from shared.log import get_logger
 from shared.notify import Notice
 from shared.planner import plan
@@ -293,7 +294,8 @@ class RoleAuditor:
         """A live agreement whose file is gone should have ended with its deletion event — which may never
         have come (a trigger down, retries exhausted, a key spelled in a way no decoding matches). Its role
         is reported as expired-present, and a marker due now makes the enforcer end it at its next tick
-        (the timers end an agreement whose file is gone)."""
+        (the timers end an agreement whose file is gone). Live agreements of a banned partner get such a
+        marker too (the kill switch may have been marked handled by a forged record)."""
         from shared.enforcer import run_bounded
 
         live = [(agreement_id, status["sourceKey"]) for agreement_id, status in statuses.items()
@@ -302,6 +304,12 @@ class RoleAuditor:
         gone = {agreement_id: key for (agreement_id, key), meta in zip(live, heads) if meta is None}
         for agreement_id in gone:
             self.records.schedule(agreement_id, now, "file-gone")
+        # the same net for the kill switch: its handled-marker is a record in the bucket too
+        bans = kill_switches(self.gateways.store)
+        for agreement_id, status in statuses.items():
+            applied = _applied_agreement(status) if status.get("state") in APPLIED_STATES else None
+            if applied is not None and applied.partner.account_id in bans:
+                self.records.schedule(agreement_id, now, "banned")
         for finding in findings:
             key = gone.get(finding.agreement_id or "")
             if key and finding.classification in ("in-sync", "drifted"):

@@ -102,3 +102,22 @@ def test_an_action_allow_list_judges_system_wildcards_and_any_letter_case(cloud)
     stage.upload("agreements/case.json", seed(agreementId="b-case", role__name="b-case",
                                               policies=custom("ECS:DESCRIBEINSTANCES", "Vpc:DescribeVpcs")))
     assert stage.status("b-case")["state"] == "active", stage.status("b-case").get("errors")
+
+
+def test_a_partner_cannot_make_ecs_copy_between_rolepacts_bucket_and_an_image(stage):
+    """ECS ExportImage/ImportImage write and read OSS with ECS's own service role (AliyunECSImage*DefaultRole,
+    oss:* on every bucket), not with the caller's permissions: the guard's Deny on rolepact's bucket does not
+    bind them. A partner with AliyunECSFullAccess (the seed) could export a disk into `control/`, `outbox/` or
+    `status/`, or import any record of the bucket as an image and read it from an instance — so the guard
+    denies both actions outright."""
+    from test_review_guard_by_design import ram_decision, role_documents
+
+    from fakecloud.iam.policy import Decision
+
+    stage.upload(SEED_KEY, seed())
+    documents = role_documents(stage)
+    for action in ("ecs:ExportImage", "ecs:ImportImage"):
+        assert ram_decision(documents, action, f"acs:ecs:{stage.region}:{stage.owner_id}:image/m-1") \
+            == Decision.EXPLICIT_DENY, action
+    assert ram_decision(documents, "ecs:CreateImage", f"acs:ecs:{stage.region}:{stage.owner_id}:image/m-1") \
+        == Decision.ALLOW

@@ -142,3 +142,25 @@ def test_a_status_record_whose_partner_field_was_changed_is_still_revoked(stage,
     stage.upload(f"control/revoke-partner/{B}", b"{}")
     tick_at(stage, clock, T0 + timedelta(minutes=6))
     assert stage.status("b-ecs")["state"] == "ended" and get_role(stage, "b-ecs") is None
+
+
+def test_a_forged_handled_marker_delays_a_kill_switch_by_an_hour_at_most(stage, clock):
+    """Whoever can write rolepact's records marks B's kill switch as handled before the enforcer sees it
+    (`state/kill-switch/<uid>.json` with the drop's time and ETag). The hourly auditor still finds B's live
+    agreement and the enforcer ends it."""
+    import json
+
+    provision(stage, agreement("b-ecs", expires=EXPIRES))
+    clock.move_to(T0 + timedelta(minutes=5))
+    key = f"control/revoke-partner/{B}"
+    stage.upload(key, b"{}")
+    meta = stage.oss().head_object(key)
+    from datetime import datetime, timezone
+
+    modified = datetime.fromtimestamp(meta.last_modified, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stage.upload(f"state/kill-switch/{B}.json", json.dumps({"controlModified": f"{modified}/{meta.etag}"}).encode())
+    tick_at(stage, clock, T0 + timedelta(minutes=6))
+    assert stage.status("b-ecs")["state"] == "active"  # the enforcer took the ban for handled
+    tick_at(stage, clock, T0.replace(minute=0, second=30) + timedelta(hours=1))  # the hourly auditor
+    tick_at(stage, clock, T0.replace(minute=0, second=30) + timedelta(hours=1, minutes=1))
+    assert stage.status("b-ecs")["state"] == "ended" and get_role(stage, "b-ecs") is None
