@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from shared.agreements.model import ON_EXPIRY_REMOVE_TRUST
 from shared.documents import desired_role, ended_role, iso, marked_agreement
 from shared.errors import CloudError, NotConverged
+from shared.killswitch import kill_switches
 from shared.log import get_logger
 from shared.notify import Notice
 from shared.planner import plan
@@ -167,6 +168,7 @@ class RoleAuditor:
         # under the same name is not), or if it could not be audited this run
         present = {f.role.lower() for f in findings if f.agreement_id} | {e["role"].lower() for e in errors}
         findings += self._missing_roles(statuses, present, now)
+        self._files_gone(statuses, findings, now)
         if self.settings.remediation == "fix":
             run_bounded(lambda finding: self._fix(finding, statuses, now), findings, limit)
         self._keep_schedule(statuses, now)
@@ -182,8 +184,12 @@ class RoleAuditor:
         # rolepact's records decide (the RoleId it recorded); the description mark only says where a
         # record from before those records may be (migration), it proves nothing
         owner = self.ledger.owner(summary, hints=(marked_agreement(summary.description),), known=known)
+        role = None
+        if owner is None and self.ledger.has_intent(name, known):  # a crash right after CreateRole: provable
+            role = self.gateways.ram.get_role(name)                # only from the trust policy GetRole returns
+            owner = self.ledger.owner(role, known=known) if role is not None else None
         if owner is None:
-            role = self.gateways.ram.get_role(name)
+            role = role or self.gateways.ram.get_role(name)
             if role is None:  # deleted while we listed
                 return None
             external = external_principals(role.trust, self.settings.account_id)
@@ -283,6 +289,33 @@ class RoleAuditor:
         if converged.refusal is not None:
             return [f"refused: {converged.refusal}"]
         return [a.describe() for a in converged.applied]
+
+    def _files_gone(self, statuses: dict, findings: list[Finding], now: datetime) -> None:
+        """A live agreement whose file is gone should have ended with its deletion event — which may never
+        have come (a trigger down, retries exhausted, a key spelled in a way no decoding matches). Its role
+        is reported as expired-present, and a marker due now makes the enforcer end it at its next tick
+        (the timers end an agreement whose file is gone). Live agreements of a banned partner get such a
+        marker too (the kill switch may have been marked handled by a forged record)."""
+        from shared.enforcer import run_bounded
+
+        live = [(agreement_id, status["sourceKey"]) for agreement_id, status in statuses.items()
+                if status.get("state") in APPLIED_STATES and status.get("sourceKey")]
+        heads = run_bounded(lambda item: self.gateways.store.head(item[1]), live, self.settings.max_concurrency)
+        gone = {agreement_id: key for (agreement_id, key), meta in zip(live, heads) if meta is None}
+        for agreement_id in gone:
+            self.records.schedule(agreement_id, now, "file-gone")
+        # the same net for the kill switch: its handled-marker is a record in the bucket too
+        bans = kill_switches(self.gateways.store)
+        for agreement_id, status in statuses.items():
+            applied = _applied_agreement(status) if status.get("state") in APPLIED_STATES else None
+            if applied is not None and applied.partner.account_id in bans:
+                self.records.schedule(agreement_id, now, "banned")
+        for finding in findings:
+            key = gone.get(finding.agreement_id or "")
+            if key and finding.classification in ("in-sync", "drifted"):
+                finding.classification = "expired-present"
+                finding.details.insert(0, f"its agreement file {key} is gone, but no deletion event ended it: the "
+                                          f"enforcer ends it at its next tick")
 
     def _keep_schedule(self, statuses: dict, now: datetime) -> None:
         """Self-healing: an active agreement past expiry gets an expire marker the enforcer will act on."""

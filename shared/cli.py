@@ -32,6 +32,10 @@ def cmd_schema(args) -> int:
 
 def cmd_validate(args) -> int:
     from shared.agreements.parse import parse_agreement
+    from shared.documents import trust_policy_problems
+    from shared.settings import Settings
+
+    settings = Settings.from_env()  # the trust policy's size is this deployment's setting
 
     results, failed = [], False
     for name in args.files:
@@ -44,6 +48,10 @@ def cmd_validate(args) -> int:
             continue
         try:
             agreement = parse_agreement(raw, key=f"agreements/{path.name}", max_bytes=args.max_bytes)
+            too_long = trust_policy_problems(agreement, max_chars=settings.guardrails.max_trust_policy_chars,
+                                             extended=settings.extended_trust_conditions)
+            if too_long:
+                raise AgreementRejected(too_long, reason="invalid")
             results.append({"file": name, "valid": True, "agreementId": agreement.agreement_id})
         except AgreementRejected as rejected:
             results.append({"file": name, "valid": False, "problems": [p.to_dict() for p in rejected.problems]})
@@ -163,7 +171,8 @@ def cmd_doctor(args) -> int:
 
 def cmd_bucket_policy(args) -> int:
     """The bucket-policy statements that enforce ROLEPACT_APPROVED_UPLOADERS (lists RAM users with your
-    credentials), and whether the bucket's current policy already does. Writes nothing."""
+    credentials), and whether the bucket's current policy (and ACL) already does. Once it does, records since
+    when (state/uploader-lock.json): only content written after that is vouched for by the lock."""
     from shared.gateways import Gateways
     from shared.settings import Settings
     from shared.uploaders import check_lock, lock_policy

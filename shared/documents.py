@@ -105,9 +105,11 @@ def trust_policy_problems(agreement: Agreement, *, max_chars: int, extended: boo
     length = len(canonical(trust_policy(agreement, extended=extended)))
     if length <= max_chars:
         return []
-    return [Problem("partner.principals", f"make a trust policy of {length} characters; at most {max_chars} are "
-                                          f"allowed (ROLEPACT_MAX_TRUST_POLICY_CHARS): list fewer principals, "
-                                          f"use 'root', or a shorter conditions.externalId")]
+    return [Problem("partner.principals", f"with these principals and conditions the role's trust policy would be "
+                                          f"{length} characters; at most {max_chars} are allowed "
+                                          f"(ROLEPACT_MAX_TRUST_POLICY_CHARS): "
+                                          f"list fewer principals (or 'root' for the whole partner account), or "
+                                          f"a shorter conditions.externalId")]
 
 
 def closed_trust_policy(owner_account_id: str) -> dict:
@@ -120,14 +122,16 @@ def closed_trust_policy(owner_account_id: str) -> dict:
 # The control plane of the owner account: whatever an agreement grants (even a broad system policy
 # exempted from the guardrails), a partner's session never reaches these. Whole services where the
 # service *is* control (identity, audit trail, event routing, organization); the destructive verbs of
-# logging (the trail's copy in SLS); and running commands on instances, which act with the instance's
-# RAM role. Kept in one statement with wildcards: RAM's 6144-character limit holds the whole guard.
+# logging (the trail's copy in SLS); running commands on instances, which act with the instance's
+# RAM role; and ECS's image export/import, which read and write any bucket the caller names with ECS's own
+# service role (AliyunECSImageExport/ImportDefaultRole), past the guard's Deny on rolepact's buckets. Kept in one statement with wildcards: RAM's 6144-character limit holds the whole guard.
 CONTROL_PLANE_ACTIONS = (
     "ram:*", "ims:*",                                              # identity: users, keys, roles, policies
     "actiontrail:*", "log:Delete*", "log:Update*",                 # the audit trail and the logs keeping it
     "eventbridge:*",                                               # event routing: what runs on which event
     "resourcemanager:*", "resourcedirectorymaster:*", "cloudsso:*",  # organization, control policies, SSO
     "ecs:RunCommand", "ecs:InvokeCommand", "ecs:SendFile",         # code on instances holding RAM roles
+    "ecs:ExportImage", "ecs:ImportImage",  # ECS copies images to/from any bucket with its own service role
 )
 
 

@@ -44,9 +44,10 @@ from datetime import datetime, timedelta
 from shared.documents import iso
 from shared.errors import CloudError, NotConverged
 from shared.log import get_logger
-from shared.notify import Notice, md_text
+from shared.notify import Notice, md_code, md_text
 from shared.reconcile import Reconciler
-from shared.killswitch import canonical_key, kill_switches
+from shared.killswitch import canonical_key
+from shared.killswitch import scan as scan_kill_switches
 from shared.records import SCHEDULE, ScheduleEntry, parse_stamp, stamp
 
 log = get_logger("enforcer")
@@ -281,7 +282,10 @@ class Enforcer:
         per drop. The object stays as the record of the revocation; delete it to lift it.
         """
         revoked = []
-        for partner, keys in sorted(kill_switches(self.store).items()):
+        bans, unreadable = scan_kill_switches(self.store)
+        for key in unreadable:
+            self._report_unreadable(key)
+        for partner, keys in sorted(bans.items()):
             metas = [(key, self.store.head(key)) for key in keys]
             drops = [f"{iso(meta.last_modified) if meta.last_modified else ''}/{meta.etag}" for _, meta in metas
                      if meta is not None]
@@ -303,6 +307,19 @@ class Enforcer:
                                 {"controlModified": dropped, "processedAt": iso(self.settings.now())})
         return revoked
 
+    def _report_unreadable(self, key: str) -> None:
+        """An object under control/revoke-partner/ that names no account id bans nobody — but whoever dropped
+        it believes a partner is out: say so at once (once per object and upload)."""
+        meta = self.store.head(key)
+        if meta is None:
+            return
+        title = "rolepact: kill switch not understood"
+        text = (f"### {title}\n\n`{md_code(key[:300])}` is under `control/revoke-partner/`, but its name does not "
+                f"start with a partner's 16-digit account id, so **it revokes nobody**: no agreement was ended.\n\n"
+                f"To revoke a partner, drop `{canonical_key('<16-digit account id>')}` (or run `rolepact revoke "
+                f"--partner <account id>`); delete this object.\n\n— rolepact")
+        self._send_once(f"kill-switch-unreadable:{key[:200]}:{meta.etag}", title, text, urgent=True)
+
     def revoke_partner(self, partner_account_id: str, *, drop: str = "") -> tuple[list[str], list[str]]:
         """End every live agreement of a partner now, and say so (once per drop of the kill switch).
 
@@ -311,7 +328,7 @@ class Enforcer:
         ids = list(self.records.iter_status_ids())
         statuses = run_bounded(self.records.status, ids, self.settings.max_concurrency)
         targets = [agreement_id for agreement_id, status in zip(ids, statuses)
-                   if status and status.get("partnerAccountId") == partner_account_id
+                   if status and partner_account_id in _partners_of(status)
                    and status.get("state") in ("active", "scheduled", "failed")]  # failed: maybe half-granted
 
         def end(agreement_id: str) -> bool:
@@ -351,6 +368,19 @@ class Enforcer:
         for entry in entries:
             grouped[entry.agreement_id].append(entry)
         return dict(grouped)
+
+
+def _partners_of(status: dict) -> set[str]:
+    """Whom a status record grants to: the partner of the revision the timers would apply (its agreementText,
+    what reached RAM) — and the record's `partnerAccountId` too (a first grant that failed has no text). A
+    record whose summary field disagrees with its text is not thereby out of the kill switch's reach."""
+    from shared.reconcile import _applied_agreement
+
+    found = {status["partnerAccountId"]} if isinstance(status.get("partnerAccountId"), str) else set()
+    applied = _applied_agreement(status)
+    if applied is not None:
+        found.add(applied.partner.account_id)
+    return found
 
 
 def _entry(marker: str) -> ScheduleEntry | None:

@@ -23,6 +23,7 @@ from shared.actions import (Action, AttachPolicy, CreatePolicy, CreatePolicyVers
 from shared.documents import TAG_AGREEMENT, TAG_DEPLOYMENT, marked_agreement, policy_prefix
 from shared.errors import CloudError, NotConverged, Problem
 from shared.log import get_logger
+from shared.ownership import role_fingerprint
 from shared.planner import plan
 from shared.state import ActualState, DesiredRole, EndedRole, PolicySnapshot
 
@@ -50,6 +51,7 @@ class Convergence:
     applied: list[Action] = field(default_factory=list)
     refusal: Problem | None = None
     rounds: int = 0
+    trust_drift: bool = False  # the role's trust policy was neither the target's nor `expected_trust` (by hand)
 
 
 class Executor:
@@ -116,12 +118,14 @@ class Executor:
         ram = self.ram
         if isinstance(action, CreateRole):
             if self.ledger is not None:
-                creating = self.ledger.intend(action.role, agreement_id)
+                creating = self.ledger.intend(action.role, agreement_id, created_as=role_fingerprint(
+                    action.trust, action.description, action.max_session_duration))
                 if creating is not None:
                     return Problem("role.name", f"agreement '{creating}' is creating a role named '{action.role}' "
                                                 f"right now; two agreements cannot share a role")
             created = ram.create_role(action.role, action.trust, action.description, action.max_session_duration,
                                       self._tags(action.tags))
+            self._role_id[action.role.lower()] = created.role_id
             if self.ledger is not None:
                 self.ledger.record(action.role, agreement_id, created.role_id)
         elif isinstance(action, UpdateRole):
@@ -154,18 +158,53 @@ class Executor:
         if self.ledger is not None:
             self.ledger.forget(role_name, self._role_id.get(role_name.lower()))
 
-    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None) -> Convergence:
+    def _verified(self, target: DesiredRole | EndedRole, result: Convergence) -> Convergence:
+        """RAM's role APIs take a name, so a role deleted and created again under it (by anyone who may) while
+        this converge wrote would receive the writes meant for rolepact's. After granting, read the RoleId
+        once more: if it is no longer the one rolepact recorded, take back every policy attached to that
+        role in this run and refuse — it is not rolepact's, and never gets the agreement's permissions."""
+        granted = [a for a in result.applied if isinstance(a, (CreateRole, AttachPolicy, UpdateRole, TagRole))]
+        if not isinstance(target, DesiredRole) or not granted:
+            return result
+        role = self.ram.get_role(target.role_name)
+        expected = self._role_id.get(target.role_name.lower())  # read (and proved) or created by this run
+        if role is None or role.role_id == expected:
+            return result  # gone (an ending ran meanwhile: its own business), or still the role it wrote to
+        log.error("role %s was replaced while rolepact provisioned it (RoleId %s, expected %s): taking back what "
+                  "was attached", target.role_name, role.role_id, expected)
+        for action in granted:
+            if isinstance(action, AttachPolicy):
+                try:
+                    self.ram.detach_policy_from_role(action.role, action.policy_type, action.policy)
+                except CloudError as error:
+                    if error.code not in ALREADY_DONE["DetachPolicyFromRole"]:
+                        raise
+        result.refusal = Problem("role.name", f"the role '{target.role_name}' was deleted and created again by "
+                                              f"someone else while rolepact provisioned it; it is not rolepact's "
+                                              f"role and was left without the agreement's permissions — find out "
+                                              f"who replaced it (ActionTrail), delete it, and upload the file again")
+        return result
+
+    def converge(self, target: DesiredRole | EndedRole, *, on_applied=None, on_plan=None,
+                 expected_trust: dict | None = None) -> Convergence:
         """Plan and apply until nothing is left to do; stop at a refusal.
 
         A round that applies every action without surprises is trusted (no re-read), so a
-        clean run costs exactly the planned writes.
+        clean run costs exactly the planned writes. `trust_drift` says whether the role's trust policy, as
+        first read, was changed outside rolepact: neither the target's nor `expected_trust` (the one rolepact
+        last wrote, when an amendment changes it) — sessions may have been issued through it.
         """
         result = Convergence()
         thorough = False
         conflicts = rounds = 0
         while True:
             result.rounds += 1
-            current = plan(target, self.read(target, thorough=thorough))
+            state = self.read(target, thorough=thorough)
+            if result.rounds == 1 and isinstance(target, DesiredRole) and state.role is not None \
+                    and state.role_owner == target.agreement_id and state.role.trust not in (target.trust,
+                                                                                             expected_trust):
+                result.trust_drift = True
+            current = plan(target, state)
             if current.refusal is not None:
                 result.refusal = current.refusal
                 return result
@@ -195,7 +234,7 @@ class Executor:
                 if on_applied is not None:
                     on_applied(action)
             if stale is None:
-                return result
+                return self._verified(target, result)
             if stale.startswith("DeleteConflict."):  # RAM has not caught up with our detach yet: wait
                 if conflicts >= len(CONFLICT_WAITS):
                     raise NotConverged(f"{target.role_name}: {stale} persisted after waiting "

@@ -50,8 +50,9 @@ _EMAIL = re.compile(r"(?<=[A-Za-z0-9._%+-])@(?=[A-Za-z0-9-]+\.[A-Za-z])")
 
 def md_text(text) -> str:
     """Untrusted text (object keys, file content, cloud error messages) shown literally in DingTalk
-    markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form."""
-    return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+    markdown: one line, and no `[...](...)` link, `![...](...)` image or `<...>` tag/autolink can form —
+    nor the slot where a notice's one trusted link goes (LINK_SLOT)."""
+    return _ACTIVE_MARKDOWN.sub(r"\\\1", " ".join(_no_slot(text).splitlines()))
 
 
 def defang(text: str) -> str:
@@ -68,14 +69,21 @@ def defang(text: str) -> str:
 def md_code(text) -> str:
     """Untrusted text for inside a `code span`: one line, it cannot close the span, and should the
     renderer not know code spans, no link or tag can form either (`](` and `<` are broken up)."""
-    return " ".join(str(text).splitlines()).replace("`", "'").replace("](", "] (").replace("<", "‹")
+    return " ".join(_no_slot(text).splitlines()).replace("`", "'").replace("](", "] (").replace("<", "‹")
 
 
+def _no_slot(text) -> str:
+    """`text` without the invisible separator LINK_SLOT is made of: an input must not be able to place (or
+    move) the notice's trusted link, e.g. next to text of its own choosing."""
+    return str(text).replace(_SLOT_MARK, "")
+
+
+_SLOT_MARK = "\u2063"
 # Where a notice's one live link goes. defang() breaks every link in a message, rolepact's own
 # included; the only link that survives is the notice's `link`, put in at this slot after defang(),
 # and only when its URL is a presigned URL of this deployment's own `reports/` (checked at the sink,
 # since outbox messages wait in the bucket). Slots an input smuggled in are removed.
-LINK_SLOT = "\u2063rolepact-link\u2063"
+LINK_SLOT = f"{_SLOT_MARK}rolepact-link{_SLOT_MARK}"
 
 
 @dataclass(frozen=True)
@@ -270,9 +278,10 @@ class Notifier:
         text = defang(message["text"])
         link = message.get("link") if isinstance(message.get("link"), dict) else None
         if link and LINK_SLOT in text:
-            url = str(link.get("url") or "")
-            label = re.sub(r"[\[\]<>`\\]", "", " ".join(str(link.get("label") or "link").split()))[:100]
-            if self.gateways.store.is_own_report_url(url):
+            # the label is text (defanged like the rest); the URL goes out signed by rolepact, or not live
+            label = defang(re.sub(r"[\[\]<>`\\]", "", " ".join(str(link.get("label") or "link").split()))[:100])
+            url = self.gateways.store.resigned_report_url(str(link.get("url") or ""), self.settings.now())
+            if url is not None:
                 text = text.replace(LINK_SLOT, f"[{label}]({url})", 1)
             else:
                 log.warning("a message's link is not a presigned URL of this deployment's reports/; shown as text")

@@ -24,6 +24,8 @@ the FC service role only (docs/security.md).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -45,6 +47,7 @@ class RoleRecord:
     intent_at: str | None = None
     created_at: str | None = None
     migrated: bool = False
+    created_as: str | None = None  # role_fingerprint() of the CreateRole call the intent announced
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "RoleRecord | None":
@@ -53,11 +56,20 @@ class RoleRecord:
             return None
         role_id = data.get("roleId")
         return cls(data["roleName"], data["agreementId"], role_id if isinstance(role_id, str) and role_id else None,
-                   _str(data.get("intentAt")), _str(data.get("createdAt")), data.get("migrated") is True)
+                   _str(data.get("intentAt")), _str(data.get("createdAt")), data.get("migrated") is True,
+                   _str(data.get("createdAs")))
 
     def to_dict(self) -> dict:
         return {"roleName": self.role_name, "agreementId": self.agreement_id, "roleId": self.role_id,
-                "intentAt": self.intent_at, "createdAt": self.created_at, "migrated": self.migrated}
+                "intentAt": self.intent_at, "createdAt": self.created_at, "migrated": self.migrated,
+                "createdAs": self.created_as}
+
+
+def role_fingerprint(trust: dict | None, description: str | None, max_session_duration: int | None) -> str:
+    """What CreateRole was asked to create, as comparable with a role RAM returns (GetRole)."""
+    text = json.dumps({"trust": trust, "description": description or "", "max": max_session_duration},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class RoleLedger:
@@ -84,11 +96,12 @@ class RoleLedger:
         return found
 
     # -- writing around CreateRole / DeleteRole -----------------------------------------------------------
-    def intend(self, role_name: str, agreement_id: str) -> str | None:
-        """Before CreateRole (the role does not exist): note who is creating it. Returns the agreement that
-        is creating it right now instead, or None. A record whose role is gone, or an old intent, is stale."""
+    def intend(self, role_name: str, agreement_id: str, created_as: str | None = None) -> str | None:
+        """Before CreateRole (the role does not exist): note who is creating it, and what exactly
+        (`created_as`, role_fingerprint). Returns the agreement that is creating it right now instead, or
+        None. A record whose role is gone, or an old intent, is stale."""
         now = self.clock()
-        entry = RoleRecord(role_name, agreement_id, None, _iso(now))
+        entry = RoleRecord(role_name, agreement_id, None, _iso(now), created_as=created_as)
         if self.store.put_json(self._path(role_name), entry.to_dict(), forbid_overwrite=True):
             return None
         held = self.get(role_name)
@@ -141,10 +154,23 @@ class RoleLedger:
 
     @staticmethod
     def _created_after_intent(role, held: RoleRecord) -> bool:
+        """The role is the one the intent announced: created right after it, and exactly as asked. Anyone
+        who may delete and create roles could put their own role under the name meanwhile (after a crash,
+        within the window): it has the time right but not the trust policy, so it is never adopted. A role
+        seen without its trust policy (a ListRoles row) cannot be proved yet."""
         created, intent = _parse(getattr(role, "create_date", None)), _parse(held.intent_at)
-        if created is None or intent is None:
+        if created is None or intent is None or not intent - CLOCK_SKEW <= created <= intent + ADOPT_WINDOW:
             return False
-        return intent - CLOCK_SKEW <= created <= intent + ADOPT_WINDOW
+        if held.created_as is None:  # an intent written before fingerprints were recorded
+            return True
+        if not hasattr(role, "trust"):
+            return False
+        return role_fingerprint(role.trust, role.description, role.max_session_duration) == held.created_as
+
+    def has_intent(self, role_name: str, known: dict[str, RoleRecord] | None = None) -> bool:
+        """Whether an unconfirmed CreateRole intent is recorded for this name (provable only from GetRole)."""
+        held = known.get(role_name.lower()) if known is not None else self.get(role_name)
+        return held is not None and held.role_id is None
 
     def _migrate(self, role, agreement_id: str) -> str | None:
         from shared.reconcile import _applied_agreement

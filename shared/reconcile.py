@@ -19,7 +19,7 @@ from shared.actions import Action
 from shared.agreements.guardrails import check_guardrails, escalating_system_policy
 from shared.agreements.model import ON_EXPIRY_DELETE_ROLE, Agreement
 from shared.agreements.parse import parse_agreement, read_agreement_id
-from shared.documents import deployment_protection, ended_role, iso, target_for
+from shared.documents import deployment_protection, ended_role, iso, target_for, trust_policy
 from shared.errors import AgreementRejected, CloudError, NotConverged, Problem
 from shared.executor import Executor
 from shared.grant import effective_grant, grant_markdown
@@ -72,6 +72,7 @@ class Reconciler:
         self.notifier = notifier or Notifier(settings, gateways, self.records)
         self._system_policies: dict[str, object] = {}  # lower-cased name -> GetPolicy answer (or None)
         self._lock = None  # uploaders.LockCheck, read on first use
+        self._bans: dict | None = None  # the kill switches, listed once per invocation (timers' pre-check)
 
     # ======================================================================================== intake
     def handle_object(self, key: str, *, uploader: str | None = None, etag: str | None = None,
@@ -128,10 +129,10 @@ class Reconciler:
         except AgreementRejected as rejected:
             agreement_id = read_agreement_id(raw) or self.records.agreement_for_key(key)
             return self._reject(key, agreement_id, _digest(raw), rejected.problems, rejected.reason, upload=upload)
-        return self._intake(agreement, uploader, raw, upload, etag=found.etag)
+        return self._intake(agreement, uploader, raw, upload, etag=found.etag, written_at=found.last_modified)
 
     def _intake(self, agreement: Agreement, uploader: str | None, raw: bytes, upload: str = "",
-                etag: str | None = None) -> Outcome:
+                etag: str | None = None, written_at: datetime | None = None) -> Outcome:
         now = self.settings.now()
         key = agreement.source_key
         status = self.records.status(agreement.agreement_id)
@@ -141,6 +142,8 @@ class Reconciler:
                                and status.get("state") in APPLIED_STATES)
         problems = check_guardrails(agreement, self.settings, uploader=uploader, now=now,
                                     is_new_revision=is_new_revision)
+        if is_new_revision:
+            problems += self._older_than_the_lock(written_at)
         if applied is not None and same_file and applied.role_name != agreement.role_name \
                 and status.get("state") in APPLIED_STATES:
             problems.append(Problem("role.name", f"an agreement's role cannot be renamed (it is "
@@ -189,9 +192,11 @@ class Reconciler:
             "roleName": agreement.role_name, "onExpiry": agreement.on_expiry} if first_grant else None)
         target = target_for(agreement, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
         cut_for = [] if first_grant or isinstance(target, EndedRole) else sessions_to_cut(applied, agreement)
+        previous_trust = None if first_grant or applied is None else \
+            trust_policy(applied, extended=self.settings.extended_trust_conditions)  # what rolepact last wrote
         try:
             cut = self._cut_sessions(applied, cut_for)
-            converged = self.executor.converge(target)
+            converged = self._converge_cutting_drift(target, applied if not cut else None, previous_trust)
         except (CloudError, NotConverged) as error:
             return self._failed(agreement, status, applied, error, raw)
         if converged.refusal is not None:
@@ -213,6 +218,27 @@ class Reconciler:
             # this agreement was recorded as live. Checked after the record, so one of the two sees the other.
             return self.end(agreement.agreement_id, "revoked")
         return outcome
+
+    def _converge_cutting_drift(self, target, applied: Agreement | None, expected_trust: dict | None = None):
+        """Converge `target`; if the role's trust policy had been changed outside rolepact (someone with
+        ram:UpdateRole let another principal in), restoring it is not enough — STS never re-checks a trust
+        policy for sessions already issued — so the role is deleted and created again, which ends them."""
+        converged = self.executor.converge(target, expected_trust=expected_trust)
+        if not converged.trust_drift or applied is None or converged.refusal is not None:
+            return converged
+        log.warning("the trust policy of %s was changed outside rolepact: restored, and its live sessions ended",
+                    target.role_name, extra={"agreementId": target.agreement_id})
+        cut = self._cut_sessions(applied, ["its trust policy was changed outside rolepact"])
+        again = self.executor.converge(target)
+        again.applied[:0] = converged.applied + cut
+        self._notice(target.agreement_id, f"trust-drift:{iso(self.settings.now())}",
+                     f"Trust policy of {target.role_name} was changed outside rolepact",
+                     f"The trust policy of **{md_text(target.role_name)}** (agreement **{target.agreement_id}**) "
+                     f"did not say what rolepact wrote: someone changed it by hand, perhaps letting another "
+                     f"principal assume the role. rolepact restored it and deleted and created the role again, "
+                     f"which ends every session issued before (the partner assumes the role again). Find out who "
+                     f"changed it in ActionTrail (UpdateRole).")
+        return again
 
     def _cut_sessions(self, applied: Agreement | None, reasons: list[str]) -> list[Action]:
         """An amendment that narrows *who* may assume the role (sessions_to_cut) ends every session issued
@@ -300,6 +326,20 @@ class Reconciler:
         self.records.remember_key(key, agreement_id)  # nothing pending any more
         return converged.applied
 
+    def _older_than_the_lock(self, written_at: datetime | None) -> list[Problem]:
+        """With approved uploaders, content written before rolepact saw the bucket-policy lock in place is not
+        vouched for by it: anyone may have written it then (an invoker can send an event naming an approved
+        uploader for it any time later)."""
+        if self.settings.guardrails.approved_uploaders is None:
+            return []
+        since = self.uploader_lock().since
+        if since is None or (written_at is not None and written_at >= since):
+            return []
+        when = iso(written_at) if written_at is not None else "an unknown time"
+        return [Problem("(uploader)", f"the file was written at {when}, before rolepact saw the bucket-policy lock in "
+                                      f"place ({iso(since)}): the lock cannot say who wrote it; upload the file "
+                                      f"again")]
+
     def uploader_lock(self):
         """Whether the bucket policy enforces the approved uploaders (checked once per invocation)."""
         if self._lock is None:
@@ -337,8 +377,14 @@ class Reconciler:
         return outcome
 
     # ======================================================================================== timers
-    def reconcile(self, agreement_id: str) -> Outcome:
-        """Converge the applied revision at the current time; send what is due."""
+    def reconcile(self, agreement_id: str, *, again: bool = True) -> Outcome:
+        """Converge the applied revision at the current time; send what is due.
+
+        A timer never grants what has ended meanwhile: a banned partner's or a deleted file's agreement
+        is ended instead (the kill switch or the deletion may be half-way, or its event lost). And since
+        an ending may run while this run writes RAM from the record it read first, a run that wrote
+        anything reads the record (and the ban, and the file) again afterwards: if the agreement ended
+        meanwhile it takes back what it wrote; if it was amended, it converges on the new revision."""
         status = self.records.status(agreement_id)
         applied = _applied_agreement(status)
         if applied is None or status.get("state") not in APPLIED_STATES:
@@ -346,12 +392,18 @@ class Reconciler:
                            status.get("state") if status else None)
         now = self.settings.now()
         target = target_for(applied, now, self.protect, extended_trust=self.settings.extended_trust_conditions)
+        if not isinstance(target, EndedRole):
+            ends = self._ended_meanwhile(applied, status)
+            if ends:
+                return self.end(agreement_id, ends)
         broken = [] if isinstance(target, EndedRole) else self._breaks_guardrails(applied, now)
         if broken:  # never grant what intake would refuse; ending stays possible
             return self._refuse_recorded(agreement_id, status, applied, broken)
         try:
-            converged = self.executor.converge(
-                target, on_plan=self._note_ending(agreement_id, status) if isinstance(target, EndedRole) else None)
+            if isinstance(target, EndedRole):
+                converged = self.executor.converge(target, on_plan=self._note_ending(agreement_id, status))
+            else:
+                converged = self._converge_cutting_drift(target, applied)
         except (CloudError, NotConverged) as error:
             self._count_failure(agreement_id, status, error)
             raise
@@ -365,7 +417,14 @@ class Reconciler:
         state = "scheduled" if applied.starts_at and now < applied.starts_at else "active"
         became_active = status["state"] == "scheduled" and state == "active"
         if state != status["state"] or changed or status.get("failures"):
-            status = dict(status, state=state, updatedAt=iso(now), failures=None)
+            # about to write: the record read first may have ended or moved on meanwhile (and a RAM write
+            # may have given back what an ending took)
+            fresh = self.records.status(agreement_id)
+            ends = self._ended_meanwhile(applied, fresh, fresh=True) if changed and _same_revision(status, fresh) \
+                else None
+            if ends or not _same_revision(status, fresh):
+                return self._superseded_run(agreement_id, applied, fresh, ends, again=again, wrote=changed)
+            status = dict(fresh, state=state, updatedAt=iso(now), failures=None)
             self._append_history(status, converged.applied, now)
             self.records.put_status(agreement_id, status)
         if became_active:
@@ -376,6 +435,35 @@ class Reconciler:
         self._pre_expiry_notices(applied, now)
         return Outcome(applied.source_key, agreement_id, "applied" if changed else "unchanged", state,
                        [a.describe() for a in converged.applied])
+
+    def _ended_meanwhile(self, agreement: Agreement, status: dict | None, *, fresh: bool = False) -> str | None:
+        """Why an applied revision must end now although its record says live: "revoked" (its partner is
+        banned) or "deleted" (its file is gone); None if neither. `fresh`: read the bans again instead of
+        the invocation's first listing (the enforcer ends banned partners before it reconciles anything)."""
+        if fresh or self._bans is None:
+            self._bans = kill_switches(self.gateways.store)
+        if agreement.partner.account_id in self._bans:
+            return "revoked"
+        source = (status or {}).get("sourceKey")
+        if source and self.gateways.store.head(source) is None:
+            return "deleted"
+        return None
+
+    def _superseded_run(self, agreement_id: str, applied: Agreement, fresh: dict | None, ends: str | None, *,
+                        again: bool, wrote: bool) -> Outcome:
+        """This run converged a revision that, by the time it finished, had ended or been replaced: its record
+        is not written, and RAM is put to what the current record says."""
+        log.warning("agreement %s changed while a timer converged it (%s)", agreement_id,
+                    ends or (fresh or {}).get("state"), extra={"agreementId": agreement_id})
+        if fresh is not None and fresh.get("state") in APPLIED_STATES and _applied_agreement(fresh) is not None:
+            if ends:
+                return self.end(agreement_id, ends)
+            if again:
+                return self.reconcile(agreement_id, again=False)
+        elif wrote:  # ended meanwhile: take back what this run gave
+            self.executor.converge(ended_role(agreement_id, applied.role_name, applied.owner.account_id,
+                                              applied.on_expiry))
+        return Outcome(applied.source_key, agreement_id, "ignored", (fresh or {}).get("state"))
 
     def _breaks_guardrails(self, agreement: Agreement, now: datetime) -> list[Problem]:
         """A revision read back from a status record is checked again before it is granted, with
@@ -421,7 +509,23 @@ class Reconciler:
         except (CloudError, NotConverged) as error:
             self._count_failure(agreement_id, status, error)
             raise
-        return self._record_end(agreement_id, status, converged.applied, reason)
+        outcome = self._record_end(agreement_id, status, converged.applied, reason)
+        self._settle(target)
+        return outcome
+
+    def _settle(self, target: EndedRole) -> None:
+        """After an ending is recorded, look at RAM once more: a timer that read the record before it said
+        "ended" may have written the role back meanwhile (it reads the record again before it records, but
+        it may have done so just before this ending did). Level-triggered: usually two reads, no write."""
+        try:
+            late = self.executor.converge(target)
+        except (CloudError, NotConverged) as error:  # the auditor reports what is left (expired-present)
+            log.error("could not check %s after ending it: %s", target.role_name, error,
+                      extra={"agreementId": target.agreement_id})
+            return
+        if late.applied:
+            log.warning("removed what a concurrent run gave back after %s ended: %s", target.agreement_id,
+                        "; ".join(a.describe() for a in late.applied), extra={"agreementId": target.agreement_id})
 
     def _note_ending(self, agreement_id: str, status: dict):
         """Before an ending touches RAM, write down what it will remove: if the run dies half-way,
@@ -599,6 +703,10 @@ class Reconciler:
             log.error("roll-back of %s failed too: %s", agreement.agreement_id, error)
 
     def _count_failure(self, agreement_id: str, status: dict, error) -> None:
+        fresh = self.records.status(agreement_id)  # an ending (or amendment) may have been recorded meanwhile
+        if fresh is None or fresh.get("revision") != status.get("revision") or fresh.get("state") != status.get("state"):
+            return
+        status = fresh
         failures = dict(status.get("failures") or {"count": 0})
         failures["count"] = failures.get("count", 0) + 1
         failures["lastError"] = error.to_dict() if hasattr(error, "to_dict") else {"message": str(error)}
@@ -677,6 +785,12 @@ def sessions_to_cut(previous: Agreement | None, new: Agreement) -> list[str]:
         if removed:
             reasons.append(f"principals removed: {', '.join(removed)}")
     return reasons
+
+
+def _same_revision(before: dict | None, after: dict | None) -> bool:
+    """Whether `after` (read again) still records the live revision `before` recorded."""
+    return (before is not None and after is not None and after.get("state") in APPLIED_STATES
+            and after.get("digest") == before.get("digest") and after.get("revision") == before.get("revision"))
 
 
 def _applied_agreement(status: dict | None) -> Agreement | None:

@@ -176,12 +176,11 @@ class Records:
     def outbox(self, limit: int = 100) -> list[tuple[str, dict]]:
         items = []
         for key in self.store.iter_keys(OUTBOX):
-            message = self.store.get_json(key)
-            if message is None:
-                continue
+            message = self.store.get_json(key)  # None: gone meanwhile, or not JSON at all
             if not (isinstance(message, dict) and isinstance(message.get("title"), str)
                     and isinstance(message.get("text"), str)):
-                log.error("outbox item %s is not a message rolepact wrote; removed", key)
+                if message is not None or self.store.head(key) is not None:
+                    log.error("outbox item %s is not a message rolepact wrote; removed", key)
                 self.store.delete(key)  # it would sit at the head of the queue for good
                 continue
             items.append((key, message))

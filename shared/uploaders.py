@@ -25,8 +25,10 @@ Sources: docs/fake-fidelity.md, "OSS bucket policy".
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 from shared.errors import CloudError
 from shared.records import AGREEMENTS
@@ -37,10 +39,15 @@ ALL_SESSIONS = "arn:sts::*:*/*/*"
 _SESSION_PROBES = ("arn:sts::{account}:assumed-role/a/b", "arn:sts::{account}:assumed-role/Ops.Admin-1/x@y.z-9")
 
 
+LOCK_SEEN = "state/uploader-lock.json"  # since when rolepact has seen this very lock in place
+
+
 @dataclass(frozen=True)
 class LockCheck:
     enforced: bool
     problems: tuple[str, ...] = ()
+    fingerprint: str = ""  # the policy, users, approved uploaders and ACL the judgement was made on
+    since: datetime | None = None  # enforced: first seen (unchanged) at; older content is not vouched for
 
 
 def lock_statements(settings, user_ids: list[str]) -> list[dict]:
@@ -62,27 +69,74 @@ def lock_policy(settings, user_ids: list[str]) -> dict:
 
 
 def check_lock(settings, gateways) -> LockCheck:
-    """Does the bucket policy, as OSS holds it now, enforce the approved uploaders? What cannot be
-    read (permissions) counts as not enforced; throttling and 5xx are raised, so FC retries."""
+    """Does the bucket, as OSS holds it now, enforce the approved uploaders — and since when has rolepact
+    seen it so? What cannot be read (permissions) counts as not enforced; throttling and 5xx are raised,
+    so FC retries."""
     try:
-        return judge_lock(settings, gateways.store.get_bucket_policy(), list(gateways.ram.iter_users()))
+        check = judge_lock(settings, gateways.store.get_bucket_policy(), list(gateways.ram.iter_users()),
+                           gateways.store.bucket_acl())
     except CloudError as error:
         if error.retryable:
             raise
-        return LockCheck(False, (f"cannot read the bucket policy and RAM users: {error.code} (the service role "
-                                 f"needs oss:GetBucketPolicy and ram:ListUsers)",))
+        return LockCheck(False, (f"cannot read the bucket policy, its ACL and the RAM users: {error.code} (the "
+                                 f"service role needs oss:GetBucketPolicy, oss:GetBucketAcl and ram:ListUsers)",))
+    return _observed(settings, gateways.store, check)
 
 
-def judge_lock(settings, policy: dict | None, users: list[tuple[str, str]]) -> LockCheck:
+def _observed(settings, store, check: LockCheck) -> LockCheck:
+    """The lock vouches only for content written while it held. Rolepact cannot ask OSS since when a bucket
+    policy is in place, so it records when it first saw this lock (policy, users, approved uploaders and
+    ACL unchanged, `LOCK_SEEN`), rounded up to the next second (OSS's Last-Modified has whole seconds);
+    content older than that was written when anyone may have been able to write it. Any change starts
+    over; a lock seen missing forgets the record."""
+    seen = store.get_json(LOCK_SEEN)
+    if not check.enforced:
+        if seen is not None:
+            _quietly(lambda: store.delete(LOCK_SEEN))
+        return check
+    try:
+        since = datetime.strptime(str((seen or {}).get("since")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        since = None
+    if since is None or seen.get("fingerprint") != check.fingerprint:
+        now = settings.now().astimezone(timezone.utc)
+        since = now.replace(microsecond=0) + (timedelta(seconds=1) if now.microsecond else timedelta(0))
+        _quietly(lambda: store.put_json(LOCK_SEEN, {"fingerprint": check.fingerprint,
+                                                    "since": since.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    return replace(check, since=since)
+
+
+def _quietly(write) -> None:
+    """A record write that may fail (a read-only caller, e.g. `rolepact bucket-policy` without rights to
+    state/): the lock is then judged again, from a later moment, by the next run."""
+    try:
+        write()
+    except CloudError:
+        pass
+
+
+def judge_lock(settings, policy: dict | None, users: list[tuple[str, str]], acl: str | None = None) -> LockCheck:
     """Pure: does `policy` (the bucket policy, any shape) enforce the approved uploaders for `users`
-    ((name, UID) of every RAM user of the account)?"""
+    ((name, UID) of every RAM user of the account), on a bucket whose ACL is `acl`?"""
     approved = settings.guardrails.approved_uploaders or frozenset()
+    fingerprint = hashlib.sha256(json.dumps({"policy": policy, "users": sorted(uid for _, uid in users),
+                                             "approved": sorted(approved), "acl": acl}, sort_keys=True,
+                                            default=str).encode("utf-8")).hexdigest()
+    if acl == "public-read-write":
+        return LockCheck(False, ("the bucket's ACL is public-read-write: anyone, anonymous callers included, can "
+                                 f"write {AGREEMENTS}, and a bucket-policy Deny that names RAM users and role "
+                                 "sessions does not bind them; set the ACL to private",), fingerprint)
     if not isinstance(policy, dict):
-        return LockCheck(False, ("the bucket has no bucket policy",))
+        return LockCheck(False, ("the bucket has no bucket policy",), fingerprint)
     statements = [s for s in _as_list(policy.get("Statement")) if isinstance(s, dict)]
-    probe = f"acs:oss:{settings.region}:{settings.account_id}:{settings.bucket}/{AGREEMENTS}probe.json"
+    # The resource OSS matches a request against: its docs write the region as `*`, a policy may name it.
+    # A Deny counts only if it matches every form, letter case included (object keys are case-sensitive);
+    # an Allow counts against the lock if it matches any form in any case.
+    probes = [f"acs:oss:{region}:{settings.account_id}:{settings.bucket}/{AGREEMENTS}probe.json"
+              for region in ("*", settings.region)]
     denies = [s for s in statements if s.get("Effect") == "Deny" and "Condition" not in s
-              and _covers(s.get("Action"), WRITE_ACTIONS) and _matches_any(s.get("Resource"), probe)]
+              and _covers(s.get("Action"), WRITE_ACTIONS)
+              and all(_matches_any(s.get("Resource"), probe, exact=True) for probe in probes)]
     problems = []
     for name, uid in users:
         if uid not in approved and not any(_names(s.get("Principal"), uid) for s in denies):
@@ -93,14 +147,14 @@ def judge_lock(settings, policy: dict | None, users: list[tuple[str, str]]) -> L
         problems.append(f"no unconditional bucket-policy Deny keeps role sessions ({ALL_SESSIONS}) from writing "
                         f"{AGREEMENTS}")
     for statement in statements:
-        if statement.get("Effect") == "Allow" and _grants_write(statement, probe) and \
+        if statement.get("Effect") == "Allow" and any(_grants_write(statement, probe) for probe in probes) and \
                 not all(isinstance(p, str) and p in approved for p in _as_list(statement.get("Principal")) or ["*"]):
             problems.append(f"a bucket-policy Allow lets {json.dumps(statement.get('Principal'))} write {AGREEMENTS}")
     known = {uid for _, uid in users} | {settings.account_id}
     for uploader in sorted(approved - known):
         problems.append(f"approved uploader {uploader!r} is neither a RAM user UID nor the account {settings.account_id}"
                         f" (role sessions cannot be singled out in a bucket policy)")
-    return LockCheck(not problems, tuple(problems))
+    return LockCheck(not problems, tuple(problems), fingerprint)
 
 
 def _grants_write(statement: dict, probe: str) -> bool:
@@ -110,23 +164,29 @@ def _grants_write(statement: dict, probe: str) -> bool:
 
 
 def _covers(patterns, actions: tuple[str, ...]) -> bool:
-    return all(any(_match(p, action) for p in _as_list(patterns)) for action in actions)
+    """A Deny's actions cover these, spelled exactly so (conservative: OSS documents them in this case)."""
+    return all(any(_match(p, action, exact=True) for p in _as_list(patterns)) for action in actions)
 
 
-def _matches_any(patterns, value: str) -> bool:
-    return any(_match(p, value) for p in _as_list(patterns))
+def _matches_any(patterns, value: str, *, exact: bool = False) -> bool:
+    return any(_match(p, value, exact=exact) for p in _as_list(patterns))
 
 
 def _names(principals, who: str) -> bool:
+    """Whether a Deny's principals name `who` (exactly: a pattern in another case may not bind)."""
     items = _as_list(principals)
     if principals == [] or "*" in items:
         return True
-    return any(isinstance(p, str) and (p == who or (p.lower().startswith("arn:sts::") and _match(p, who)))
+    return any(isinstance(p, str) and (p == who or (p.startswith("arn:sts::") and _match(p, who, exact=True)))
                for p in items)
 
 
-def _match(pattern, value: str) -> bool:
-    return isinstance(pattern, str) and fnmatch.fnmatchcase(value.lower(), pattern.lower().replace("[", "[[]"))
+def _match(pattern, value: str, *, exact: bool = False) -> bool:
+    """OSS wildcards (`*`, `?`); case-insensitive unless `exact` (what can only widen an Allow)."""
+    if not isinstance(pattern, str):
+        return False
+    pattern = pattern.replace("[", "[[]")
+    return fnmatch.fnmatchcase(value, pattern) if exact else fnmatch.fnmatchcase(value.lower(), pattern.lower())
 
 
 def _as_list(value) -> list:

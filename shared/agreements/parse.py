@@ -65,22 +65,9 @@ def parse_agreement(raw: bytes, *, key: str, max_bytes: int = 65536) -> Agreemen
     agreement = reader.agreement(document)
     if reader.problems or agreement is None:
         raise AgreementRejected(reader.reported(), reason="invalid")
-    result = Agreement(**agreement, source_key=key, digest=hashlib.sha256(raw).hexdigest())
-    _check_trust_policy_length(result)
-    return result
-
-
-def _check_trust_policy_length(agreement: Agreement) -> None:
-    """The partner's principals and the conditions are written into the role's trust policy, which RAM
-    caps in length: refused here, not half-way through CreateRole."""
-    from shared.documents import canonical, trust_policy
-
-    length = len(canonical(trust_policy(agreement)))
-    if length > S.MAX_TRUST_POLICY_CHARS:
-        raise AgreementRejected([Problem("partner.principals", (
-            f"with these principals and conditions the role's trust policy would be {length} characters; RAM "
-            f"allows at most {S.MAX_TRUST_POLICY_CHARS}: list fewer principals or IP ranges (or use 'root' for "
-            f"the whole partner account), or a shorter externalId"))], reason="invalid")
+    # The trust policy's length is a deployment setting (ROLEPACT_MAX_TRUST_POLICY_CHARS: RAM documents no
+    # value), so it is checked with the guardrails (documents.trust_policy_problems), not here.
+    return Agreement(**agreement, source_key=key, digest=hashlib.sha256(raw).hexdigest())
 
 
 def read_agreement_id(raw: bytes) -> str | None:
@@ -651,12 +638,17 @@ class _Reader:
         """Ranges that together cover (nearly) every address (0.0.0.0/1 + 128.0.0.0/1) are "from anywhere"
         in disguise: refused. The union is counted, so overlapping ranges are not counted twice."""
         path = "conditions.sourceIpRanges"
+        parsed = [ipaddress.ip_network(n) for n in networks]
+        embedded = [v4 for n in parsed if n.version == 6 for v4 in _embedded_ipv4(n)]
         for version, limit, size in ((4, S.MAX_IPV4_ADDRESSES, "/8"), (6, S.MAX_IPV6_ADDRESSES, "/32")):
-            parsed = [ipaddress.ip_network(n) for n in networks if ipaddress.ip_network(n).version == version]
-            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(parsed))
+            ranges = [n for n in parsed if n.version == version] + (embedded if version == 4 else [])
+            covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(ranges))
             if covered > limit:
-                self.problem(path, f"the IPv{version} ranges together cover {covered} addresses; at most {limit} "
-                                   f"(a {size}) are allowed — list the partner's own networks, or omit "
+                how = (" (counting the IPv4 addresses that IPv6 ranges such as ::ffff:0:0/96 or 64:ff9b::/96 embed: "
+                       "RAM does not document how it compares an IPv4 caller with them)" if version == 4 and embedded
+                       else "")
+                self.problem(path, f"the IPv{version} ranges together cover {covered} addresses{how}; at most "
+                                   f"{limit} (a {size}) are allowed — list the partner's own networks, or omit "
                                    f"sourceIpRanges to allow any address")
 
     def ip_range(self, value: object, path: str) -> str | None:
@@ -674,6 +666,31 @@ class _Reader:
             self.problem(path, f"{text!r} allows any address; omit sourceIpRanges instead")
             return None
         return str(network)
+
+
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: IPv4-mapped, IPv4-translated,
+# IPv4-compatible (deprecated) and NAT64's well-known prefix (RFC 4291, 2765, 6052).
+_EMBEDDING_96 = tuple(ipaddress.ip_network(p) for p in ("::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b::/96"))
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # 6to4: the IPv4 address is bits 16-47 (RFC 3056)
+_ALL_IPV4 = ipaddress.ip_network("0.0.0.0/0")
+
+
+def _embedded_ipv4(network: ipaddress.IPv6Network) -> list[ipaddress.IPv4Network]:
+    """The IPv4 addresses an IPv6 range embeds. Whether RAM matches an IPv4 caller against them is not
+    documented, so they count as IPv4 coverage (conservative): `::ffff:0:0/96` is "any IPv4 address"."""
+    found = []
+    for prefix in _EMBEDDING_96:
+        if network.subnet_of(prefix):
+            found.append(ipaddress.ip_network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96)))
+        elif network.supernet_of(prefix):
+            found.append(_ALL_IPV4)
+    if network.subnet_of(_SIX_TO_FOUR):
+        bits = min(32, network.prefixlen - 16)
+        address = (int(network.network_address) >> 80) & 0xFFFFFFFF
+        found.append(ipaddress.ip_network((address & ~((1 << (32 - bits)) - 1) & 0xFFFFFFFF, bits)))
+    elif network.supernet_of(_SIX_TO_FOUR):
+        found.append(_ALL_IPV4)
+    return found
 
 
 def _principal_advice(item: str, partner: Party | None) -> str:

@@ -33,9 +33,6 @@ MIN_SESSION_SECONDS = 3600
 MAX_SESSION_SECONDS = 43200
 DEFAULT_SESSION_SECONDS = 3600
 MAX_IP_RANGES = 20
-# RAM refuses a trust policy longer than this (as sent: compact JSON). Principals and IP ranges are
-# written into it, so this, not their count, is what bounds them (fakecloud's limit is the same guess).
-MAX_TRUST_POLICY_CHARS = 2048
 MIN_EXTERNAL_ID_CHARS = 8  # RAM accepts 2; a guessable ExternalId protects nothing
 # sourceIpRanges together may cover at most this many addresses: a /8 of IPv4, a /32 of IPv6.
 # More is (nearly) "from anywhere" and is refused; omit sourceIpRanges to say that on purpose.

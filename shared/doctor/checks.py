@@ -42,11 +42,16 @@ def bucket_policy(settings, gateways, options: Options) -> Check:
     policy = gateways.store.get_bucket_policy()
     found = control_problems(policy, account=settings.account_id, bucket=settings.bucket,
                              service_role=options.service_role)
+    acl = gateways.store.bucket_acl()
+    if acl != "private":  # OSS: the ACL lets anyone, anonymous included, read (and with -write, write) objects
+        found.append(f"the bucket's ACL is {acl}: anyone, anonymous callers included, can "
+                     f"{'read and write' if acl == 'public-read-write' else 'read'} agreements, status records "
+                     f"and reports; set it to private (ossutil set-acl oss://{settings.bucket} private -b)")
     details = {}
     approved = settings.guardrails.approved_uploaders
     if approved is not None:
         users = list(gateways.ram.iter_users())
-        lock = judge_lock(settings, policy, users)
+        lock = judge_lock(settings, policy, users, acl)
         found += list(lock.problems)
         details["lock"] = lock_policy(settings, [uid for _, uid in users])
     if found:

@@ -111,9 +111,27 @@ class ObjectStore:
             return None
         return policy if isinstance(policy, dict) else None
 
+    def bucket_acl(self) -> str:
+        """The bucket's ACL (GetBucketAcl): private, public-read or public-read-write."""
+        return self._call("GetBucketAcl", lambda: self._bucket.get_bucket_acl()).acl
+
     def get_json(self, key: str) -> dict | None:
+        """A JSON object rolepact wrote, or None. Whoever can write the bucket can put anything under a
+        key rolepact reads (an outbox message, a marker): an object that is not a JSON object is logged
+        and read as absent, never an exception that stops the function (and every later notice)."""
         data = self.get(key)
-        return None if data is None else json.loads(data.decode("utf-8"))
+        if data is None:
+            return None
+        try:
+            found = json.loads(data.decode("utf-8"))
+        except ValueError:  # not UTF-8, not JSON
+            found = None
+        if not isinstance(found, dict):
+            from shared.log import get_logger
+
+            get_logger("oss").warning("%s is not a JSON object rolepact wrote; read as absent", key[:200])
+            return None
+        return found
 
     def iter_keys(self, prefix: str, *, start_after: str | None = None, max_keys: int = PAGE_SIZE) -> Iterator[str]:
         """Keys under `prefix` in byte order, after `start_after`; pages (of `max_keys`) fetched as needed."""
@@ -176,6 +194,24 @@ class ObjectStore:
         ours, theirs = urlsplit(self.presigned_get_url("reports/x", 60)), urlsplit(url)
         return ((theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
                 and theirs.path.startswith(ours.path[:-1]) and ".." not in theirs.path and "Signature=" in theirs.query)
+
+    def resigned_report_url(self, url: str, now: datetime) -> str | None:
+        """`url` signed again by rolepact itself, for the rest of its stated lifetime — or None if it is not a
+        link to this bucket's `reports/` or has expired. A URL waiting in the outbox may have been written by
+        whoever can write the bucket, signed with their own key: only rolepact's signature goes out live."""
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        if not self.is_own_report_url(url):
+            return None
+        parts = urlsplit(url)
+        try:
+            expires = int(parse_qs(parts.query).get("Expires", [""])[0])
+        except ValueError:
+            return None
+        seconds = expires - int(now.timestamp())
+        if seconds <= 0:
+            return None
+        return self.presigned_get_url(unquote(parts.path[1:]), seconds)
 
     # -- writes --------------------------------------------------------------------------------------
 

@@ -245,17 +245,27 @@ def approve_uploaders(stage, *principals: str) -> None:
     reset_settings(stage.settings)
 
 
-def lock_agreements(stage, *, actions: tuple[str, ...] | None = None) -> dict:
-    """A's administrator puts the bucket policy `rolepact bucket-policy` prints in place (with oss2)."""
+def lock_agreements(stage, *, actions: tuple[str, ...] | None = None, verify: bool = True) -> dict:
+    """A's administrator puts the bucket policy `rolepact bucket-policy` prints in place (with oss2), and —
+    `verify`, as README's deploy step says — runs `rolepact bucket-policy` again to see it enforced, which
+    records since when rolepact has seen the lock; then a second passes before anyone uploads (the fake's
+    clock moves on), since content written before that moment is not vouched for by the lock."""
     from alibabacloud_ram20150501 import models as ram_models_
 
-    from shared.uploaders import WRITE_ACTIONS, lock_policy
+    from shared.gateways import Gateways
+    from shared.settings import Credentials as SettingsCredentials
+    from shared.uploaders import WRITE_ACTIONS, check_lock, lock_policy
 
     users = ram(stage.owner).list_users(ram_models_.ListUsersRequest(max_items=1000)).body.users.user
     policy = lock_policy(stage.settings, [u.user_id for u in users])
     for statement in policy["Statement"]:
         statement["Action"] = list(actions or WRITE_ACTIONS)
     stage.oss().put_bucket_policy(json.dumps(policy))
+    if verify:
+        as_owner = stage.settings.with_credentials(SettingsCredentials(stage.owner.access_key_id,
+                                                                       stage.owner.access_key_secret))
+        check_lock(as_owner, Gateways.connect(as_owner))
+        stage.cloud.clock_offset += timedelta(seconds=1)
     return policy
 
 

@@ -123,7 +123,7 @@ def test_an_amendment_that_would_outgrow_the_trust_policy_changes_nothing(cloud)
 
 def test_a_lower_trust_limit_is_a_guardrail_of_the_deployment(cloud):
     """ROLEPACT_MAX_TRUST_POLICY_CHARS is checked with the trust policy this deployment writes (with
-    ROLEPACT_TRUST_EXTRA_CONDITIONS too); the file's own check (2048, offline) runs first."""
+    ROLEPACT_TRUST_EXTRA_CONDITIONS too): the one size check, lowered or raised by the deployment."""
     stage = make_stage(cloud, environment={"ROLEPACT_MAX_TRUST_POLICY_CHARS": "200"})
     writes = ram_writes(cloud)
     stage.upload(SEED_KEY, seed(partner__principals=["user/alice", "user/bob", "user/carol"]))

@@ -128,6 +128,9 @@ def test_only_a_presigned_link_to_this_deployments_reports_is_ever_live(fake, cl
         assert LINK_SLOT not in message["text"]
     assert stage.read_json("outbox/20270101T000000Z-0-garbage.json") is None
     [message] = titled(stage, "own link")
-    assert message["text"].count("](") == 1 and f"]({own})" in message["text"]  # one live link, to the report
-    no_live_link(message["text"].replace(f"]({own})", "]"))
+    # one live link, to the report — signed again by rolepact itself (whoever queued it signed `own`)
+    [live] = re.findall(r"\]\((https://[^)\s]+)\)", message["text"])
+    assert message["text"].count("](") == 1 and live.split("?")[0] == own.split("?")[0]
+    assert "security-token=" in live and stage.owner.access_key_id not in live
+    no_live_link(message["text"].replace(f"]({live})", "]"))
     assert LINK_SLOT not in message["text"]

@@ -172,6 +172,19 @@ def test_a_bucket_policy_that_does_not_protect_rolepact_fails(server, policy, ex
         bucket(server).put_bucket_policy(good)
 
 
+@pytest.mark.parametrize("acl", [oss2.BUCKET_ACL_PUBLIC_READ, oss2.BUCKET_ACL_PUBLIC_READ_WRITE])
+def test_a_public_bucket_acl_fails(server, acl):
+    """OSS lets anyone, anonymous included, read (public-read) or write (public-read-write) a bucket with such an
+    ACL, whatever the bucket policy denies RAM users and sessions: rolepact's records and the lock mean nothing."""
+    bucket(server).put_bucket_acl(acl)
+    try:
+        code, checks = doctor(server)
+        assert checks["bucket-policy"]["status"] == "fail" and f"ACL is {acl}" in checks["bucket-policy"]["summary"]
+        assert code == 1
+    finally:
+        bucket(server).put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+
+
 def test_a_ram_user_the_lock_does_not_deny_fails(server):
     _, checks = doctor(server, ROLEPACT_APPROVED_UPLOADERS=A)  # "uploader" is no longer approved, yet not denied
     assert checks["bucket-policy"]["status"] == "fail"

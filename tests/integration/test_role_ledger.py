@@ -73,3 +73,23 @@ def test_read_only_ledger_proves_but_writes_nothing(owner):
     reader = RoleLedger(gateways.store, clock, read_only=True)
     assert reader.owner(gateways.ram.get_role("planned")) == "a"
     assert reader.get("planned").role_id is None  # `rolepact plan` recorded nothing
+
+
+def test_an_intent_adopts_only_the_role_it_announced_and_only_from_its_trust_policy(owner):
+    """The intent records what CreateRole was asked to create: a role someone else created in the window (other
+    trust policy) is not adopted, and a ListRoles row (no trust policy) proves nothing until GetRole shows it."""
+    from shared.ownership import role_fingerprint
+
+    _, _, gateways = owner
+    ledger = RoleLedger(gateways.store, Clock())
+    asked = role_fingerprint(trust("acs:ram::1345678901234567:root"), "hand-made", 3600)
+    ledger.intend("announced", "a", created_as=asked)
+    create(gateways, "announced")
+    [row] = [r for r in gateways.ram.iter_roles() if r.name == "announced"]
+    assert ledger.owner(row) is None and ledger.has_intent("announced")  # a ListRoles row: not provable
+    assert ledger.owner(gateways.ram.get_role("announced")) == "a"
+
+    ledger.intend("swapped", "a", created_as=asked)
+    gateways.ram.create_role("swapped", trust("acs:ram::1456789012345678:root"), "hand-made", 3600)
+    assert ledger.owner(gateways.ram.get_role("swapped")) is None
+    assert ledger.get("swapped").role_id is None

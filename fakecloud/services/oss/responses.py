@@ -64,6 +64,7 @@ HEADER_CASE = {"cache-control": "Cache-Control", "content-disposition": "Content
                "content-encoding": "Content-Encoding", "content-language": "Content-Language", "expires": "Expires"}
 
 NO_RIGHT = "You have no right to access this object because of bucket acl."
+ANONYMOUS_PRINCIPAL = "anonymous"  # an event's userIdentity.principalId for an anonymous write [?] (undocumented)
 NOT_YOURS = "The bucket you visit is not belong to you."
 EXPLICIT_DENY = "Access denied by bucket policy."
 ANONYMOUS = "Anonymous access is forbidden for this operation."
@@ -135,8 +136,9 @@ class OssCall:
         caller = self.caller
         policy = bucket.policy if bucket is not None else None
         if caller is None:
-            if policy is not None and self._bucket_policy_decision(policy, ram_action, resource, owner,
-                                                                   conditions) == Decision.ALLOW:
+            by_policy = Decision.IMPLICIT_DENY if policy is None else \
+                self._bucket_policy_decision(policy, ram_action, resource, owner, conditions)
+            if by_policy == Decision.ALLOW or (by_policy != Decision.EXPLICIT_DENY and _acl_grants(bucket, ram_action)):
                 return
             message = NO_RIGHT if self.bucket_name and self.operation.name != "PutBucket" else ANONYMOUS
             raise oss_error("AccessDenied", message, 403, "0003-00000001")
@@ -155,7 +157,7 @@ class OssCall:
                 decision = Decision.ALLOW
             else:
                 decision = Decision.IMPLICIT_DENY
-        if decision == Decision.ALLOW:
+        if decision == Decision.ALLOW or (decision == Decision.IMPLICIT_DENY and _acl_grants(bucket, ram_action)):
             return
         if ram_action == "oss:ListBuckets":
             message, ec = "You are forbidden to list buckets.", "0003-00000301"
@@ -194,6 +196,19 @@ class OssCall:
             values = self.cloud.condition_values(caller, conditions)
         return policy.decide(requester, ram_action, resource, values, owner=owner,
                              account_covers_identities=self.backend.policy_account_covers_identities)
+
+
+# What a bucket ACL grants everyone, anonymous callers included, on the bucket's objects [D help/en/oss/
+# user-guide/bucket-acl: public-read "anyone, including anonymous users, can read objects",
+# public-read-write "... can read and write objects"]. An explicit Deny (RAM or bucket policy) still wins.
+_ACL_READS = frozenset({"oss:GetObject"})
+_ACL_WRITES = frozenset({"oss:PutObject", "oss:DeleteObject"})
+
+
+def _acl_grants(bucket: Bucket | None, ram_action: str) -> bool:
+    acl = bucket.acl if bucket is not None else "private"
+    return (acl in ("public-read", "public-read-write") and ram_action in _ACL_READS) or \
+        (acl == "public-read-write" and ram_action in _ACL_WRITES)
 
 
 # -- XML ---------------------------------------------------------------------------------------------------
@@ -440,6 +455,10 @@ class OssService:
                 return Operation("GetBucketVersioning", OssService.get_bucket_versioning, True)
             if method == "GET" and "versions" in params and params <= VERSION_LIST_PARAMS:
                 return Operation("ListObjectVersions", OssService.list_object_versions, True)
+            if params == {"acl"} and method in ("PUT", "GET"):
+                if method == "PUT":
+                    return Operation("PutBucketAcl", OssService.put_bucket_acl, False)
+                return Operation("GetBucketAcl", OssService.get_bucket_acl, True)
             if params == {"policy"} and method in ("PUT", "GET", "DELETE"):
                 name = {"PUT": "PutBucketPolicy", "GET": "GetBucketPolicy", "DELETE": "DeleteBucketPolicy"}[method]
                 return Operation(name, getattr(OssService, {"PUT": "put_bucket_policy", "GET": "get_bucket_policy",
@@ -520,8 +539,11 @@ class OssService:
             return
         now = self.cloud.now()
         for event in call.events:
-            payload = notification_payload(event, principal_id=call.caller.principal_id,
-                                           source_ip=call.caller.source_ip, request_id=call.request_id, when=now)
+            caller = call.caller  # None: an anonymous write (a public-read-write bucket)
+            payload = notification_payload(
+                event, principal_id=caller.principal_id if caller else ANONYMOUS_PRINCIPAL,
+                source_ip=caller.source_ip if caller else (call.request.peer_ip or self.cloud.default_source_ip),
+                request_id=call.request_id, when=now)
             self.backend.publish(event.bucket, payload)
 
     # -- service and buckets ---------------------------------------------------------------------------------
@@ -600,6 +622,20 @@ class OssService:
             "ServerSideEncryptionRule": {"SSEAlgorithm": "None"}, "DataRedundancyType": "LRS",
             "Comment": None,
         }}))
+
+    # -- bucket ACL ------------------------------------------------------------------------------------------
+    def put_bucket_acl(self, call: OssCall) -> Response:
+        bucket = call.bucket("oss:PutBucketAcl")
+        acl = call.headers.get("x-oss-acl")
+        if acl not in ACLS:
+            raise invalid_argument("no such bucket access control exists", "x-oss-acl", acl)
+        bucket.acl = acl
+        return empty_response(200)
+
+    def get_bucket_acl(self, call: OssCall) -> Response:
+        b = call.bucket("oss:GetBucketAcl")
+        return xml_response(xml_node("AccessControlPolicy", {"Owner": {"ID": b.owner, "DisplayName": b.owner},
+                                                             "AccessControlList": {"Grant": b.acl}}))
 
     # -- bucket policy ---------------------------------------------------------------------------------------
     def put_bucket_policy(self, call: OssCall) -> Response:
