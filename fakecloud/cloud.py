@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from fakecloud import clock, ids
@@ -315,7 +315,14 @@ class FakeCloud:
             raise UnservedEndpoint(f"fakecloud has no {route.service} service")
         if self.latency and route.service != "admin":
             time.sleep(self.latency)
-        return service.handle(request, route)
+        arrived = self.faults.garbled(route.service, request.method, request.body, request=True)
+        if arrived is not request.body:
+            request = replace(request, body=arrived)
+        response = service.handle(request, route)
+        delivered = self.faults.garbled(route.service, request.method, response.body, request=False)
+        if delivered is not response.body:
+            response = replace(response, body=delivered)
+        return response
 
     def run_call(self, service: str, action: str, apply, resource: str = ""):
         """Run one handler with fault injection; returns (result, error, crash). `resource`: what the call

@@ -61,6 +61,7 @@ class FaultRule:
 class Faults:
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
+        self._garbles: list[GarbleRule] = []
         self._lock = threading.Lock()
 
     def fail(self, action: str | None = None, *, service: str | None = None, nth: int = 1, times: int = 1,
@@ -93,9 +94,33 @@ class Faults:
                                    _DEFAULT_MESSAGES.get(code, code), probability=probability,
                                    rng=random.Random(seed)))
 
+    def garble(self, service: str, *, method: str | None = None, request: bool = False, nth: int = 1,
+               times: int = 1) -> GarbleRule:
+        """Flip a byte of the `nth` (and `times`-1 more) non-empty body sent to or from `service` (a
+        network that corrupts data: what OSS's CRC-64 header is for). `request=True`: the body the
+        server receives, so it stores and reports the corrupted bytes."""
+        rule = GarbleRule(service, method.upper() if method else None, request, nth, times)
+        with self._lock:
+            self._garbles.append(rule)
+        return rule
+
+    def garbled(self, service: str, method: str, body: bytes, *, request: bool) -> bytes:
+        """`body` as it arrives: flipped when a garble rule fires for this transfer."""
+        if not self._garbles or not body:
+            return body
+        with self._lock:
+            for rule in self._garbles:
+                if rule.matches(service, method, request):
+                    rule.seen += 1
+                    if rule.nth <= rule.seen < rule.nth + rule.times:
+                        rule.fired += 1
+                        return flip_last_byte(body)
+        return body
+
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+            self._garbles.clear()
 
     def _add(self, rule: FaultRule) -> FaultRule:
         with self._lock:
@@ -112,6 +137,26 @@ class Faults:
                     rule.fired += 1
                     return rule
         return None
+
+
+@dataclass
+class GarbleRule:
+    """A body corrupted in transit: one byte flipped, headers (and the signature) untouched."""
+
+    service: str
+    method: str | None
+    request: bool  # the request's body (the server stores what it got) or the response's
+    nth: int
+    times: int
+    seen: int = 0
+    fired: int = 0
+
+    def matches(self, service: str, method: str, request: bool) -> bool:
+        return self.service == service and self.method in (None, method) and self.request == request
+
+
+def flip_last_byte(body: bytes) -> bytes:
+    return body[:-1] + bytes([body[-1] ^ 0x01])
 
 
 def _status_for(code: str) -> int:
@@ -172,4 +217,4 @@ class CallLog:
             self._counts.clear()
 
 
-__all__ = ["Faults", "FaultRule", "CallLog", "CallRecord", "FakeCrash"]
+__all__ = ["Faults", "FaultRule", "GarbleRule", "CallLog", "CallRecord", "FakeCrash"]

@@ -155,6 +155,23 @@ def test_put_get_head_roundtrip(data):
     assert data.object_exists("grants/ops.json") and not data.object_exists("grants/none.json")
 
 
+def test_garbled_transfers_keep_the_crc_of_what_oss_holds(cloud, data):
+    """`faults.garble`: a network that flips a byte. The CRC header keeps describing the object OSS
+    holds, so a client that checks (oss2 does on upload) sees the mismatch."""
+    payload = b'{"grant": "ops"}'
+    cloud.faults.garble("oss", method="PUT", request=True)
+    with pytest.raises(oe.InconsistentError):
+        data.put_object("grants/ops.json", payload)
+    stored = data.get_object("grants/ops.json").read()
+    assert stored != payload and len(stored) == len(payload)  # the server stored what it received
+
+    data.put_object("grants/ops.json", payload)
+    cloud.faults.garble("oss", method="GET", nth=2)
+    first, second, third = (data.get_object("grants/ops.json") for _ in range(3))
+    assert first.read() == payload and third.read() == payload
+    assert second.read() != payload and second.server_crc == crc64(payload) != second.client_crc
+
+
 def test_default_and_explicit_content_type(data):
     data.put_object("blob", b"\x00\x01")
     assert data.head_object("blob").content_type == "application/octet-stream"

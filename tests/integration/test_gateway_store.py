@@ -119,3 +119,38 @@ def test_sts_credentials_use_sts_auth(cloud, owner):
         read_only.put("from-role", b"2")
     assert (raised.value.code, raised.value.status) == ("AccessDenied", 403)
     assert reader_settings.sleep == []  # a denial is not retried
+
+
+def test_a_read_garbled_in_transit_is_refused_not_returned(cloud, owner):
+    """OSS sends each object's CRC-64; bytes that do not match it never reach the caller (oss2 alone
+    computes a GetObject's CRC but leaves the comparison to the caller)."""
+    store = owner[2].store
+    store.put("state/a.json", b'{"phase": "active"}')
+    cloud.faults.garble("oss", method="GET")
+    with pytest.raises(CloudError) as caught:
+        store.get("state/a.json")
+    assert caught.value.code == "InconsistentError" and caught.value.action == "GetObject"
+    assert "CRC-64" in caught.value.message
+    assert store.get("state/a.json") == b'{"phase": "active"}'  # the next read is clean
+
+
+def test_a_write_garbled_in_transit_is_an_error(cloud, owner):
+    store = owner[2].store
+    cloud.faults.garble("oss", method="PUT", request=True)
+    with pytest.raises(CloudError) as caught:
+        store.put("state/b.json", b'{"phase": "active"}')
+    assert caught.value.code == "InconsistentError" and caught.value.action == "PutObject"
+    assert store.put("state/b.json", b'{"phase": "active"}') is True
+    assert store.get("state/b.json") == b'{"phase": "active"}'
+
+
+def test_crc64_is_the_one_oss_and_oss2_compute():
+    import oss2
+
+    from shared.gateways.oss import crc64
+
+    assert crc64(b"123456789") == 0x995DC9BBDF1939FA  # the CRC-64/XZ check value (ECMA-182, reflected)
+    payload = "报告 ✓".encode() * 100
+    reference = oss2.utils.Crc64()
+    reference.update(payload)
+    assert crc64(payload) == reference.crc
