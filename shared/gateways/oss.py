@@ -9,8 +9,9 @@ reference), so the first such write of each ObjectStore (one per invocation or c
 the bucket's versioning once and raises `BucketVersioned` instead of pretending to win.
 
 Every object read or written is checked against the CRC-64 OSS reports (`x-oss-hash-crc64ecma`).
-The check is ours, not oss2's: oss2 rebuilds its CRC table in pure Python for every object (a
-tenth of an OSS call's CPU), and it never compares a GetObject's CRC unless the caller does.
+The check is ours, not oss2's: oss2 rebuilds its CRC table in pure Python for every object (the
+largest SDK cost in the expiry benchmark's profile), and never compares a GetObject's CRC unless
+the caller does.
 """
 from __future__ import annotations
 
