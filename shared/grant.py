@@ -46,16 +46,16 @@ def effective_grant(agreement: Agreement, system_documents: dict[str, dict | Non
     def add(statement: dict, source: str) -> None:
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             return
-        resources = _strings(statement.get("Resource")) or (
-            [f"everything except {', '.join(_strings(statement.get('NotResource')))}"]
+        resources = string_list(statement.get("Resource")) or (
+            [f"everything except {', '.join(string_list(statement.get('NotResource')))}"]
             if "NotResource" in statement else ["*"])
         conditional = bool(statement.get("Condition"))
         if "NotAction" in statement:
             grant = by_service.setdefault("*", ServiceGrant("*"))
-            grant.add(f"every action except {', '.join(_strings(statement.get('NotAction')))}", resources, source,
+            grant.add(f"every action except {', '.join(string_list(statement.get('NotAction')))}", resources, source,
                       conditional)
             return
-        for action in _strings(statement.get("Action")):
+        for action in string_list(statement.get("Action")):
             service = action.rpartition(":")[0].lower() or "*"
             by_service.setdefault(service, ServiceGrant(service)).add(action, resources, source, conditional)
 
@@ -98,7 +98,8 @@ def _render(grants: list[ServiceGrant], *, compact: bool) -> str:
     return "\n".join(lines)
 
 
-def _strings(value) -> list[str]:
+def string_list(value) -> list[str]:
+    """A policy field's strings: RAM takes one string or a list; anything else in it is ignored."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):

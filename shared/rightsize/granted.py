@@ -18,15 +18,8 @@ from dataclasses import dataclass
 
 from shared.agreements.guardrails import _matches as matches  # RAM's wildcard match, linear time
 from shared.agreements.model import Agreement
+from shared.grant import string_list as as_list
 from shared.rightsize.catalog import expand, known_actions
-
-
-def as_list(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
 
 
 def statements(document: dict | None) -> list[dict]:
